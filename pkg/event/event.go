@@ -1,0 +1,160 @@
+package event
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// SchemaVersion is the version written into every record's "v" field.
+const SchemaVersion = 1
+
+// MaxAddressLen bounds sender, recipient and subject strings (RFC 5321
+// allows 256 octets for a path; we accept a little more for the brackets a
+// log may keep).
+const MaxAddressLen = 320
+
+// Status is the outcome of one recipient attempt.
+type Status string
+
+// The statuses ingest emits.
+const (
+	StatusSent     Status = "sent"
+	StatusDeferred Status = "deferred"
+	StatusBounced  Status = "bounced"
+	StatusRejected Status = "rejected" // refused at SMTP time (NOQUEUE reject, rejected RCPT)
+	StatusExpired  Status = "expired"  // removed from the queue after the maximal lifetime
+)
+
+// Valid reports whether s is one of the documented statuses.
+func (s Status) Valid() bool {
+	switch s {
+	case StatusSent, StatusDeferred, StatusBounced, StatusRejected, StatusExpired:
+		return true
+	}
+	return false
+}
+
+// DeliveryEvent is one recipient attempt (or one rejected RCPT) as seen in
+// an MTA log. Kafka key: Account().
+type DeliveryEvent struct {
+	V  int    `json:"v"`
+	ID string `json:"id"` // stable across replays: host, file identity and offset of the line that completed it
+	// TS is the event time: the log timestamp of the line that completed the event.
+	TS        time.Time `json:"ts"`
+	MTA       string    `json:"mta"` // "postfix" or "exim"
+	Host      string    `json:"host"`
+	QueueID   string    `json:"queue_id"`
+	Sender    string    `json:"sender"` // envelope sender; "" for the null sender <>
+	Recipient string    `json:"recipient"`
+	Status    Status    `json:"status"`
+	DSN       string    `json:"dsn"`        // enhanced status code, e.g. "5.1.1"
+	ReplyCode int       `json:"reply_code"` // SMTP reply code of the remote (or local) answer, 0 if none
+	ReplyText string    `json:"reply_text"`
+	Reason    string    `json:"reason"` // classified reply, see ingest's reply taxonomy
+	Relay     string    `json:"relay"`
+	ClientIP  string    `json:"client_ip"`
+	SASLUser  string    `json:"sasl_user"`
+	MessageID string    `json:"message_id"`
+	Size      int64     `json:"size"`
+	Subject   string    `json:"subject,omitempty"` // only when the MTA logs it (header_checks WARN/INFO, Exim T=)
+}
+
+// Account is the key that groups an event with the other mail of the same
+// customer: the SASL login when there is one, else the envelope sender,
+// else the client IP. It is the Kafka key of mail.events, so all of one
+// account's events land in one partition.
+func (e *DeliveryEvent) Account() string {
+	switch {
+	case e.SASLUser != "":
+		return e.SASLUser
+	case e.Sender != "":
+		return e.Sender
+	default:
+		return e.ClientIP
+	}
+}
+
+// Validate checks the documented invariants. Errors wrap ErrInvalid.
+func (e *DeliveryEvent) Validate() error {
+	if e.V > SchemaVersion {
+		return fmt.Errorf("event v%d: %w", e.V, ErrUnsupportedVersion)
+	}
+	if e.TS.IsZero() {
+		return fmt.Errorf("%w: event without ts", ErrInvalid)
+	}
+	if !e.Status.Valid() {
+		return fmt.Errorf("%w: event status %q", ErrInvalid, e.Status)
+	}
+	for _, f := range []struct{ name, v string }{
+		{"sender", e.Sender}, {"recipient", e.Recipient}, {"sasl_user", e.SASLUser},
+		{"client_ip", e.ClientIP}, {"queue_id", e.QueueID}, {"host", e.Host},
+	} {
+		if err := CheckToken(f.v); err != nil {
+			return fmt.Errorf("%w: event %s: %v", ErrInvalid, f.name, err)
+		}
+	}
+	return nil
+}
+
+// CheckToken refuses strings that must never reach an MTA map, a policy
+// answer or a query unquoted: longer than MaxAddressLen, not UTF-8, or
+// holding white space or control characters (newline, NUL, ...).
+func CheckToken(s string) error {
+	if len(s) > MaxAddressLen {
+		return fmt.Errorf("longer than %d bytes", MaxAddressLen)
+	}
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("not valid UTF-8")
+	}
+	for _, r := range s {
+		if unicode.IsSpace(r) || unicode.IsControl(r) || r == unicode.ReplacementChar {
+			return fmt.Errorf("holds character %U", r)
+		}
+	}
+	return nil
+}
+
+// NormalizeAddress lower-cases an address and strips the angle brackets a
+// log keeps around it. It does not validate; call CheckToken for that.
+func NormalizeAddress(s string) string {
+	s = strings.TrimSpace(s)
+	s = strings.TrimPrefix(s, "<")
+	s = strings.TrimSuffix(s, ">")
+	return strings.ToLower(s)
+}
+
+// Domain returns the part of an address after the last '@', or "" if none.
+func Domain(addr string) string {
+	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+		return addr[i+1:]
+	}
+	return ""
+}
+
+// MarshalEvent encodes e in the wire form, stamping the schema version and
+// normalising the time to UTC.
+func MarshalEvent(e *DeliveryEvent) ([]byte, error) {
+	c := *e
+	c.V = SchemaVersion
+	c.TS = c.TS.UTC()
+	return json.Marshal(&c)
+}
+
+// UnmarshalEvent decodes and validates one wire record.
+func UnmarshalEvent(b []byte) (*DeliveryEvent, error) {
+	var e DeliveryEvent
+	if err := json.Unmarshal(b, &e); err != nil {
+		return nil, fmt.Errorf("%w: decode event: %v", ErrInvalid, err)
+	}
+	if e.V == 0 {
+		e.V = 1
+	}
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	return &e, nil
+}

@@ -1,0 +1,199 @@
+package event
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// SubjectKind says what a verdict or ban is about.
+type SubjectKind string
+
+// The subject kinds. Sender-side kinds ban mail from a subject, recipient-side
+// kinds ban mail to it.
+const (
+	KindSender          SubjectKind = "sender"
+	KindAccount         SubjectKind = "account"
+	KindSenderDomain    SubjectKind = "sender_domain"
+	KindClientIP        SubjectKind = "client_ip"
+	KindRecipient       SubjectKind = "recipient"
+	KindRecipientDomain SubjectKind = "recipient_domain"
+)
+
+// Valid reports whether k is a documented kind.
+func (k SubjectKind) Valid() bool {
+	switch k {
+	case KindSender, KindAccount, KindSenderDomain, KindClientIP, KindRecipient, KindRecipientDomain:
+		return true
+	}
+	return false
+}
+
+// RecipientSide reports whether the kind bans mail *to* the subject.
+func (k SubjectKind) RecipientSide() bool {
+	return k == KindRecipient || k == KindRecipientDomain
+}
+
+// Action is what a verdict asks for.
+type Action string
+
+// The actions.
+const (
+	ActionBan  Action = "ban"  // enforce: reject at SMTP time
+	ActionFlag Action = "flag" // record only (below the ban threshold, or the rule is in shadow mode)
+)
+
+// OptTime is a time that encodes as RFC 3339 UTC, or as "" when zero.
+type OptTime struct{ time.Time }
+
+// MarshalJSON implements json.Marshaler.
+func (t OptTime) MarshalJSON() ([]byte, error) {
+	if t.IsZero() {
+		return []byte(`""`), nil
+	}
+	return json.Marshal(t.UTC().Format(time.RFC3339))
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (t *OptTime) UnmarshalJSON(b []byte) error {
+	if bytes.Equal(b, []byte(`""`)) || bytes.Equal(b, []byte("null")) {
+		t.Time = time.Time{}
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return err
+	}
+	t.Time = v.UTC()
+	return nil
+}
+
+// Verdict is a rule's judgement on one subject over one window.
+type Verdict struct {
+	V           int         `json:"v"`
+	ID          string      `json:"id"` // deterministic: the same input yields the same id
+	TS          time.Time   `json:"ts"` // event time at which the threshold was crossed
+	Rule        string      `json:"rule"`
+	SubjectKind SubjectKind `json:"subject_kind"`
+	Subject     string      `json:"subject"`
+	Action      Action      `json:"action"`
+	// Message is the text shown to the sending client at SMTP time.
+	Message string `json:"message"`
+	// Evidence holds the numbers that crossed the threshold (counts, ratios,
+	// the thresholds themselves), keyed by name.
+	Evidence     map[string]float64 `json:"evidence"`
+	Expires      OptTime            `json:"expires"`
+	WindowStart  time.Time          `json:"window_start"`
+	WindowEnd    time.Time          `json:"window_end"`
+	FirstEventID string             `json:"first_event_id"`
+	LastEventID  string             `json:"last_event_id"`
+	Shadow       bool               `json:"shadow,omitempty"` // the rule runs in shadow mode: recorded, never enforced
+}
+
+// Ban is one entry of the ban set. It travels on the compacted mail.bans
+// topic under Key(); a tombstone (nil value) under the same key lifts it.
+type Ban struct {
+	Verdict
+	// Source is "rule" for bans the detector made, "api" for manual bans.
+	Source string `json:"source"`
+	// Level counts how often this subject has been banned (escalation: each
+	// repeat multiplies the TTL).
+	Level int `json:"level"`
+}
+
+// BanKey is the Kafka key of a ban: "<kind>:<subject>" with the subject
+// lower-cased, so the compacted topic keeps one ban per subject.
+func BanKey(kind SubjectKind, subject string) string {
+	return string(kind) + ":" + strings.ToLower(subject)
+}
+
+// Key returns BanKey(b.SubjectKind, b.Subject).
+func (b *Ban) Key() string { return BanKey(b.SubjectKind, b.Subject) }
+
+// Active reports whether the ban is in force at now.
+func (b *Ban) Active(now time.Time) bool {
+	return !b.Shadow && (b.Expires.IsZero() || now.Before(b.Expires.Time))
+}
+
+// Validate checks a verdict's invariants. Errors wrap ErrInvalid.
+func (v *Verdict) Validate() error {
+	if v.V > SchemaVersion {
+		return fmt.Errorf("verdict v%d: %w", v.V, ErrUnsupportedVersion)
+	}
+	if v.Rule == "" {
+		return fmt.Errorf("%w: verdict without rule", ErrInvalid)
+	}
+	if !v.SubjectKind.Valid() {
+		return fmt.Errorf("%w: subject_kind %q", ErrInvalid, v.SubjectKind)
+	}
+	if v.Subject == "" {
+		return fmt.Errorf("%w: empty subject", ErrInvalid)
+	}
+	if err := CheckToken(v.Subject); err != nil {
+		return fmt.Errorf("%w: subject: %v", ErrInvalid, err)
+	}
+	if v.Action != ActionBan && v.Action != ActionFlag {
+		return fmt.Errorf("%w: action %q", ErrInvalid, v.Action)
+	}
+	if strings.ContainsAny(v.Message, "\r\n\x00") || len(v.Message) > 400 {
+		// The message goes verbatim into a policy answer and a map file.
+		return fmt.Errorf("%w: message must be one line of at most 400 bytes", ErrInvalid)
+	}
+	return nil
+}
+
+// MarshalVerdict encodes v in the wire form.
+func MarshalVerdict(v *Verdict) ([]byte, error) {
+	c := *v
+	c.V = SchemaVersion
+	c.TS = c.TS.UTC()
+	c.WindowStart = c.WindowStart.UTC()
+	c.WindowEnd = c.WindowEnd.UTC()
+	return json.Marshal(&c)
+}
+
+// UnmarshalVerdict decodes and validates one wire record.
+func UnmarshalVerdict(b []byte) (*Verdict, error) {
+	var v Verdict
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, fmt.Errorf("%w: decode verdict: %v", ErrInvalid, err)
+	}
+	if v.V == 0 {
+		v.V = 1
+	}
+	if err := v.Validate(); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+// MarshalBan encodes b in the wire form.
+func MarshalBan(b *Ban) ([]byte, error) {
+	c := *b
+	c.V = SchemaVersion
+	c.TS = c.TS.UTC()
+	c.WindowStart = c.WindowStart.UTC()
+	c.WindowEnd = c.WindowEnd.UTC()
+	return json.Marshal(&c)
+}
+
+// UnmarshalBan decodes and validates one wire record.
+func UnmarshalBan(b []byte) (*Ban, error) {
+	var v Ban
+	if err := json.Unmarshal(b, &v); err != nil {
+		return nil, fmt.Errorf("%w: decode ban: %v", ErrInvalid, err)
+	}
+	if v.V == 0 {
+		v.V = 1
+	}
+	if err := v.Validate(); err != nil {
+		return nil, err
+	}
+	return &v, nil
+}

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# make run: the whole pipeline on one machine with embedded defaults.
+#   devkafka (franz-go kfake: ONE unreplicated broker, data in run/kafka)
+#   enforcer  (policy server 127.0.0.1:10031, maps in run/maps, bans printed)
+#   detector  (rules over mail.events)
+#   ingest    (follows run/demo/maillog)
+#   ingest demo (writes run/demo/maillog live: normal traffic + one abuser)
+# Ctrl-C stops everything. Logs of each process: run/logs/<name>.log
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUN=${MXWARDEN_RUN_DIR:-$PWD/run}
+BIN=$PWD/bin
+KAFKA=${MXWARDEN_DEMO_KAFKA:-127.0.0.1:9092}
+POLICY=${MXWARDEN_DEMO_POLICY:-127.0.0.1:10031}
+mkdir -p "$RUN"/{logs,maps,demo,kafka}
+: > "$RUN/demo/maillog"
+rm -f "$RUN/ingest.checkpoint"
+
+pids=()
+cleanup() {
+  trap - INT TERM EXIT
+  echo
+  echo "make run: stopping"
+  for ((i=${#pids[@]}-1; i>=0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup INT TERM EXIT
+
+start() { # name, command...
+  local name=$1; shift
+  "$@" >>"$RUN/logs/$name.log" 2>&1 &
+  pids+=($!)
+}
+
+echo "make run: embedded Kafka (kfake, single unreplicated broker for trying mxwarden out) on $KAFKA"
+start devkafka "$BIN/devkafka" -addr "$KAFKA" -data "$RUN/kafka"
+common=(--set "kafka.brokers=$KAFKA" --set log.format=text)
+
+# The enforcer's stdout carries the BAN / UNBAN lines: show them here.
+"$BIN/enforcer" run "${common[@]}" --set "policy.addr=$POLICY" --set "maps.dir=$RUN/maps" \
+  2>>"$RUN/logs/enforcer.log" | sed -u 's/^/enforcer: /' &
+pids+=($!)
+start detector "$BIN/detector" run "${common[@]}"
+start ingest "$BIN/ingest" run "${common[@]}" --set "source.file=$RUN/demo/maillog" \
+  --set "source.checkpoint_file=$RUN/ingest.checkpoint" --set source.host=mx1
+start demo "$BIN/ingest" demo --out "$RUN/demo/maillog" --rate 20 --abuse-after 3s
+
+echo "make run: demo traffic -> $RUN/demo/maillog; logs in $RUN/logs/"
+echo "make run: waiting for the first ban (the abusive sender starts after 3 s)..."
+abuser=newsletter@cheap-leads.example
+map="$RUN/maps/sender_access"
+for _ in $(seq 1 60); do
+  if [ -s "$map" ] && grep -q "$abuser" "$map"; then break; fi
+  sleep 1
+done
+if ! { [ -s "$map" ] && grep -q "$abuser" "$map"; }; then
+  echo "make run: no ban after 60 s; see $RUN/logs/" >&2
+  exit 1
+fi
+echo
+echo "make run: Postfix access map $map:"
+sed 's/^/    /' "$map"
+echo
+echo "make run: policy server $POLICY asked about $abuser:"
+host=${POLICY%:*}; port=${POLICY##*:}
+exec 3<>"/dev/tcp/$host/$port"
+printf 'request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\nclient_address=203.0.113.66\nsasl_username=cheapleads\nsender=%s\nrecipient=someone@example.org\n\n' "$abuser" >&3
+while IFS= read -r -t 5 line <&3; do [ -z "$line" ] && break; echo "    $line"; done
+exec 3<&-
+echo
+echo "make run: the pipeline keeps running; Ctrl-C stops everything."
+wait

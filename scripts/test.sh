@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# make test: every module's tests with the race detector, plus the
+# end-to-end tests against in-process kfake and a real Apache Kafka broker.
+# With CI=true the real broker is required; elsewhere its tests skip with
+# one line when no JDK/Maven is present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+TESTS=${TESTS:-.}
+FLAGS=${GOTEST_FLAGS:--race -shuffle=on -count=1 -timeout 25m}
+KAFKA_PORT=${KAFKA_PORT:-19092}
+export MXWARDEN_BIN_DIR=$ROOT/bin
+
+cleanup() {
+  if [ -n "${MXWARDEN_TEST_KAFKA_BROKERS:-}" ]; then scripts/kafka/broker.sh stop "$KAFKA_PORT" || true; fi
+}
+trap cleanup EXIT
+
+if scripts/kafka/broker.sh available; then
+  scripts/kafka/broker.sh fetch
+  MXWARDEN_TEST_KAFKA_BROKERS=$(scripts/kafka/broker.sh start "$KAFKA_PORT")
+  export MXWARDEN_TEST_KAFKA_BROKERS
+  echo "test: real Apache Kafka broker at $MXWARDEN_TEST_KAFKA_BROKERS"
+elif [ "${CI:-}" = "true" ]; then
+  echo "test: CI=true but no JDK 17+/Maven to run the real Kafka broker" >&2
+  exit 1
+else
+  echo "test: no real Kafka broker (needs java >= 17 and mvn); its end-to-end test will skip"
+fi
+
+pkgs=()
+for m in pkg services/ingest services/detector services/enforcer; do pkgs+=("./$m/..."); done
+# shellcheck disable=SC2086
+go test $FLAGS -run "$TESTS" "${pkgs[@]}"
+# The end-to-end tests run verbosely so the log shows which brokers they used.
+(cd tools && GOWORK=off go test $FLAGS -v -run "$TESTS" ./...)
