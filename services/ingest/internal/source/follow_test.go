@@ -1,0 +1,139 @@
+package source
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func appendFile(t *testing.T, path, s string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// drain returns every complete line available now.
+func drain(t *testing.T, fl *Follower) []string {
+	t.Helper()
+	var out []string
+	for {
+		l, err := fl.TryNext()
+		if errors.Is(err, ErrNoData) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, string(l.Data))
+	}
+}
+
+func TestFollowerPartialAndRotation(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "maillog")
+	fl := NewFollower(path, FollowerOptions{})
+	defer fl.Close()
+	if got := drain(t, fl); len(got) != 0 {
+		t.Fatalf("missing file yielded %q", got)
+	}
+	appendFile(t, path, "one\ntw")
+	if got := drain(t, fl); strings.Join(got, ",") != "one" {
+		t.Fatalf("got %q, want [one] (partial line held back)", got)
+	}
+	appendFile(t, path, "o\nthree\n")
+	if got := drain(t, fl); strings.Join(got, ",") != "two,three" {
+		t.Fatalf("got %q", got)
+	}
+	// rename rotation: the old file gets one last line before the new one appears.
+	appendFile(t, path, "four\n")
+	if err := os.Rename(path, path+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path+".1", "five\n")
+	appendFile(t, path, "six\n")
+	if got := drain(t, fl); strings.Join(got, ",") != "four,five,six" {
+		t.Fatalf("after rename rotation got %q", got)
+	}
+	// copytruncate
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, "7\n")
+	if got := drain(t, fl); strings.Join(got, ",") != "7" {
+		t.Fatalf("after copytruncate got %q", got)
+	}
+	// disappears and returns
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if got := drain(t, fl); len(got) != 0 {
+		t.Fatalf("removed file yielded %q", got)
+	}
+	appendFile(t, path, "eight\n")
+	if got := drain(t, fl); strings.Join(got, ",") != "eight" {
+		t.Fatalf("after re-creation got %q", got)
+	}
+}
+
+func TestFollowerLongLineAndResume(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "maillog")
+	long := strings.Repeat("x", 1<<20)
+	appendFile(t, path, "a\n"+long+"\nb\n")
+	fl := NewFollower(path, FollowerOptions{MaxLine: 1000})
+	var lines []Line
+	for {
+		l, err := fl.TryNext()
+		if errors.Is(err, ErrNoData) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Data = append([]byte(nil), l.Data...)
+		lines = append(lines, l)
+	}
+	if len(lines) != 3 {
+		t.Fatalf("got %d lines, want 3", len(lines))
+	}
+	if !lines[1].Truncated || len(lines[1].Data) != 1000 || lines[0].Truncated {
+		t.Errorf("long line: truncated=%v len=%d", lines[1].Truncated, len(lines[1].Data))
+	}
+	if lines[2].Offset != int64(2+len(long)+1) || string(lines[2].Data) != "b" {
+		t.Errorf("offset after long line = %d, want %d", lines[2].Offset, 2+len(long)+1)
+	}
+	// Save the position after the second line, resume, and get only "b" and what follows.
+	cp := NewCheckpoint(filepath.Join(dir, "state", "cp"))
+	if p, err := cp.Load(); err != nil || p != nil {
+		t.Fatalf("empty checkpoint: %v %v", p, err)
+	}
+	pos := Position{Path: path, File: lines[1].File, Offset: lines[1].End}
+	if err := cp.Save(pos); err != nil {
+		t.Fatal(err)
+	}
+	fl.Close()
+	got, err := cp.Load()
+	if err != nil || *got != pos {
+		t.Fatalf("checkpoint round trip: %v %v", got, err)
+	}
+	appendFile(t, path, "c\n")
+	fl2 := NewFollower(path, FollowerOptions{Resume: got})
+	defer fl2.Close()
+	if l := drain(t, fl2); strings.Join(l, ",") != "b,c" {
+		t.Fatalf("resumed follower got %q", l)
+	}
+	// A checkpoint of another file (rotated while away) starts the new file at 0.
+	fl3 := NewFollower(path, FollowerOptions{Resume: &Position{Path: path, File: "0-0", Offset: 5}})
+	defer fl3.Close()
+	if l := drain(t, fl3); len(l) != 4 {
+		t.Fatalf("foreign checkpoint: got %d lines, want all 4", len(l))
+	}
+}
