@@ -29,6 +29,8 @@ type Topics struct {
 	// DeadLetter receives lines and records that could not be processed,
 	// raw, with the reason in a header. Default "mail.deadletter".
 	DeadLetter string `koanf:"dead_letter"`
+	// Queue carries MTA queue samples keyed by host. Default "mail.queue".
+	Queue string `koanf:"queue"`
 }
 
 // Config is the Kafka section every service shares.
@@ -60,6 +62,7 @@ func DefaultConfig(service string) Config {
 			Verdicts:   "mail.verdicts",
 			Bans:       "mail.bans",
 			DeadLetter: "mail.deadletter",
+			Queue:      "mail.queue",
 		},
 		CreateTopics:      true,
 		Partitions:        6,
@@ -79,7 +82,7 @@ func (c Config) Validate() error {
 		}
 	}
 	t := c.Topics
-	if t.Events == "" || t.Verdicts == "" || t.Bans == "" || t.DeadLetter == "" {
+	if t.Events == "" || t.Verdicts == "" || t.Bans == "" || t.DeadLetter == "" || t.Queue == "" {
 		return errors.New("kafka.topics: every topic needs a name")
 	}
 	if c.Partitions < 1 {
@@ -126,6 +129,7 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, cfg Config) error {
 		{cfg.Topics.Events, nil},
 		{cfg.Topics.Verdicts, nil},
 		{cfg.Topics.DeadLetter, nil},
+		{cfg.Topics.Queue, nil},
 		{cfg.Topics.Bans, map[string]*string{"cleanup.policy": &compact}},
 	}
 	for _, s := range specs {

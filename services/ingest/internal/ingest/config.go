@@ -18,12 +18,42 @@ type Config struct {
 		Addr string `koanf:"addr"`
 	} `koanf:"http"`
 	Source Source `koanf:"source"`
+	Syslog Syslog `koanf:"syslog"`
+	Queue  Queue  `koanf:"queue"`
+}
+
+// Syslog configures the syslog listener (RFC 3164 and RFC 5424 messages;
+// TCP with octet counting or newline framing). Both empty: no listener.
+type Syslog struct {
+	// UDP is the listen address for UDP syslog, e.g. "127.0.0.1:5514". Default "".
+	UDP string `koanf:"udp"`
+	// TCP is the listen address for TCP syslog. Default "".
+	TCP string `koanf:"tcp"`
+	// MaxConns bounds concurrent TCP connections. Default 256.
+	MaxConns int `koanf:"max_conns"`
+}
+
+// Queue configures the MTA queue sampler.
+type Queue struct {
+	// Command samples the queue, e.g. "postqueue -j" (Postfix) or
+	// "exim -bpc" (Exim); split on spaces. Default "": no sampling.
+	Command string `koanf:"command"`
+	// Format of its output: postfix-json or count. Default postfix-json.
+	Format string `koanf:"format"`
+	// Interval between samples. Default 30s.
+	Interval time.Duration `koanf:"interval"`
 }
 
 // Source configures what ingest reads.
 type Source struct {
-	// File is the MTA log file to follow (tail -F). Required for run.
+	// File is the MTA log file to follow (tail -F). Default "": none (then
+	// syslog.udp, syslog.tcp or stdin must be set).
 	File string `koanf:"file"`
+	// Backfill lists rotated files (plain or .gz), oldest first, read once
+	// before File when there is no checkpoint yet (the first start).
+	Backfill []string `koanf:"backfill"`
+	// Stdin reads lines from standard input until it ends. Default false.
+	Stdin bool `koanf:"stdin"`
 	// Format is postfix or exim. Default postfix.
 	Format string `koanf:"format"`
 	// Host names the MTA host when the log lines do not (Exim mainlog,
@@ -60,6 +90,8 @@ func Default() Config {
 		Batch:          10000,
 		PendingTTL:     24 * time.Hour,
 	}
+	c.Syslog.MaxConns = 256
+	c.Queue = Queue{Format: "postfix-json", Interval: 30 * time.Second}
 	return c
 }
 
@@ -80,6 +112,20 @@ func (c *Config) Validate() error {
 	}
 	if s.Poll <= 0 || s.Batch <= 0 || s.PendingTTL <= 0 {
 		return errors.New("source.poll, source.batch and source.pending_ttl must be positive")
+	}
+	if s.File == "" && !s.Stdin && c.Syslog.UDP == "" && c.Syslog.TCP == "" {
+		return errors.New("nothing to read: set source.file, source.stdin, syslog.udp or syslog.tcp")
+	}
+	if len(s.Backfill) > 0 && s.File == "" {
+		return errors.New("source.backfill needs source.file")
+	}
+	if c.Queue.Command != "" {
+		if c.Queue.Format != "postfix-json" && c.Queue.Format != "count" {
+			return fmt.Errorf("queue.format %q: want postfix-json or count", c.Queue.Format)
+		}
+		if c.Queue.Interval < time.Second {
+			return fmt.Errorf("queue.interval %s: want at least 1s", c.Queue.Interval)
+		}
 	}
 	return nil
 }

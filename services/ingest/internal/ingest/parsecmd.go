@@ -11,10 +11,11 @@ import (
 
 	"github.com/mxwarden/mxwarden/pkg/event"
 	"github.com/mxwarden/mxwarden/services/ingest/internal/parse"
+	"github.com/mxwarden/mxwarden/services/ingest/internal/source"
 )
 
-// ParseCommand implements `ingest parse`: it reads log files (or stdin when
-// none is given or a name is "-"), writes one event JSON line per recipient
+// ParseCommand implements `ingest parse`: it reads log files, plain or gzip
+// (or stdin when none is given or a name is "-"), writes one event JSON line per recipient
 // attempt to stdout, and reports each rejected line on stderr with its file
 // and line number. Messages still half-joined at the end of input are
 // emitted with what is known. It fails only on I/O errors.
@@ -54,23 +55,22 @@ func ParseCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) erro
 	for _, name := range files {
 		var r io.Reader = stdin
 		if name != "-" {
-			f, err := os.Open(name)
+			f, err := source.Open(name)
 			if err != nil {
-				return fmt.Errorf("open %s: %w", name, err)
+				return err
 			}
 			defer f.Close()
 			r = f
 		}
-		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-		var off int64
 		n := 0
-		for sc.Scan() {
+		err := source.Lines(r, *maxLine, func(line []byte, off int64, truncated bool) error {
 			n++
 			lines++
-			line := sc.Bytes()
+			if truncated {
+				rejected++
+				fmt.Fprintf(stderr, "%s:%d: truncated: line longer than %d bytes\n", name, n, *maxLine)
+			}
 			id := fmt.Sprintf("%s:%s:%d", *host, name, off)
-			off += int64(len(line)) + 1
 			if err := p.Feed(line, id, emit); err != nil {
 				rejected++
 				var le *parse.LineError
@@ -80,8 +80,9 @@ func ParseCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) erro
 				}
 				fmt.Fprintf(stderr, "%s:%d: %s: %v\n", name, n, kind, err)
 			}
-		}
-		if err := sc.Err(); err != nil {
+			return werr
+		})
+		if err != nil {
 			return fmt.Errorf("read %s line %d: %w", name, n+1, err)
 		}
 	}

@@ -1,11 +1,19 @@
-// Package ingest wires the ingest service: a followed MTA log file, the
-// parser and joiner, the Kafka producer, and the read-position checkpoint.
+// Package ingest wires the ingest service: sources (a followed MTA log
+// file with its rotated backfill, a syslog listener, stdin), the parser and
+// joiner, the Kafka producer, the read-position checkpoint, and the queue
+// sampler.
 //
-// Delivery guarantee: lines are read in batches; the events of a batch are
-// produced (idempotent producer, acks=all), the client is flushed, and only
-// then is the checkpoint moved past the batch. A crash at any point
-// therefore replays at most the last batch; its events carry the same ids
-// (host, file identity, offset), so consumers recognise the repeats.
+// Flow: every source sends batches of lines on one channel; a single
+// pipeline goroutine owns the parser (which is not safe for concurrent
+// use), so lines of one source are parsed in order.
+//
+// Delivery guarantee: the pipeline produces the events of the batches it
+// took (idempotent producer, acks=all), flushes the client, and only then
+// runs the batches' commit functions, which move the file checkpoint. A
+// crash at any point therefore replays at most the unflushed lines, and
+// their events carry the same ids (host, file identity, offset), so
+// consumers recognise the repeats. Syslog and stdin have no position to
+// save: what the kernel buffered at a crash is gone, as with any syslog.
 package ingest
 
 import (
@@ -14,6 +22,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +35,7 @@ import (
 	"github.com/mxwarden/mxwarden/pkg/kafka"
 	"github.com/mxwarden/mxwarden/pkg/metrics"
 	"github.com/mxwarden/mxwarden/services/ingest/internal/parse"
+	"github.com/mxwarden/mxwarden/services/ingest/internal/queue"
 	"github.com/mxwarden/mxwarden/services/ingest/internal/source"
 )
 
@@ -35,27 +45,53 @@ type Service struct {
 	logger *slog.Logger
 	reg    *prometheus.Registry
 	http   *metrics.Server
+	host   string
+	stdin  *os.File
 
-	linesRead     prometheus.Counter
+	linesRead     *prometheus.CounterVec
 	linesRejected *prometheus.CounterVec
 	events        *prometheus.CounterVec
 	pending       prometheus.Gauge
 	expired       prometheus.Counter
 	checkpointOff prometheus.Gauge
+	queueSize     *prometheus.GaugeVec
+	queueErrors   prometheus.Counter
+}
+
+// rawLine is one line owned by the pipeline (its bytes are a copy).
+type rawLine struct {
+	data      []byte
+	id        string
+	truncated bool
+}
+
+// batch is a group of lines from one source; commit (may be nil) runs once
+// their events are acknowledged.
+type batch struct {
+	lines  []rawLine
+	commit func() error
 }
 
 // New builds the service.
 func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*Service, error) {
-	if cfg.Source.File == "" {
-		return nil, errors.New("source.file: set the MTA log file to follow")
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	host := cfg.Source.Host
+	if host == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("source.host not set and no host name: %w", err)
+		}
+		host = h
 	}
 	f := promauto.With(reg)
 	s := &Service{
-		cfg: cfg, logger: logger, reg: reg,
+		cfg: cfg, logger: logger, reg: reg, host: host, stdin: os.Stdin,
 		http: metrics.NewServer(cfg.HTTP.Addr, reg, logger.With("component", "http")),
-		linesRead: f.NewCounter(prometheus.CounterOpts{
-			Name: "mxwarden_ingest_lines_read_total", Help: "Log lines read.",
-		}),
+		linesRead: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "mxwarden_ingest_lines_read_total", Help: "Log lines read, by source (file, backfill, syslog, stdin).",
+		}, []string{"source"}),
 		linesRejected: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "mxwarden_ingest_lines_rejected_total", Help: "Log lines not turned into events, by kind (fixed set); each is sent to the dead-letter topic.",
 		}, []string{"kind"}),
@@ -71,11 +107,17 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*Service, e
 		checkpointOff: f.NewGauge(prometheus.GaugeOpts{
 			Name: "mxwarden_ingest_checkpoint_offset_bytes", Help: "Byte offset of the saved read position in the followed file.",
 		}),
+		queueSize: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mxwarden_ingest_mta_queue_messages", Help: "Messages in the MTA's queue at the last sample, by queue name.",
+		}, []string{"queue"}),
+		queueErrors: f.NewCounter(prometheus.CounterOpts{
+			Name: "mxwarden_ingest_queue_sample_errors_total", Help: "Queue samples that failed (command error or unreadable output).",
+		}),
 	}
 	return s, nil
 }
 
-// Run follows the log until ctx ends.
+// Run reads the sources until ctx ends (or stdin ends, when it is the only source).
 func (s *Service) Run(ctx context.Context) error {
 	opts, err := kafka.BuildOpts(s.cfg.Kafka, s.logger)
 	if err != nil {
@@ -102,44 +144,61 @@ func (s *Service) Run(ctx context.Context) error {
 		if err := kafka.EnsureTopics(gctx, cl, s.cfg.Kafka); err != nil {
 			return err
 		}
-		return s.follow(gctx, cl)
+		return s.pipeline(gctx, cl)
 	})
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return nil
 	}
+	if errors.Is(err, errInputEnded) {
+		return nil
+	}
 	return err
 }
 
-func (s *Service) follow(ctx context.Context, cl *kgo.Client) error {
-	log := s.logger.With("component", "follow", "file", s.cfg.Source.File)
-	cp := source.NewCheckpoint(s.cfg.Source.CheckpointFile)
-	resume, err := cp.Load()
-	if err != nil {
-		return err
-	}
-	if resume != nil && resume.Path != s.cfg.Source.File {
-		log.Warn("checkpoint names another file, starting at the beginning", "checkpoint_path", resume.Path)
-		resume = nil
-	}
-	fl := source.NewFollower(s.cfg.Source.File, source.FollowerOptions{
-		MaxLine: s.cfg.Source.MaxLine, Poll: s.cfg.Source.Poll, Resume: resume,
-	})
-	defer fl.Close()
-	host := s.cfg.Source.Host
-	if host == "" {
-		host, _ = os.Hostname()
-	}
+// errInputEnded stops the service when its only source (stdin) ended.
+var errInputEnded = errors.New("input ended")
+
+func (s *Service) pipeline(ctx context.Context, cl *kgo.Client) error {
 	p, err := parse.New(parse.Options{
-		Format: s.cfg.Source.Format, Host: host, Now: time.Now,
+		Format: s.cfg.Source.Format, Host: s.host, Now: time.Now,
 		PendingTTL: s.cfg.Source.PendingTTL, MaxLineLen: s.cfg.Source.MaxLine,
 	})
 	if err != nil {
 		return fmt.Errorf("build parser: %w", err)
 	}
+	ch := make(chan batch, 64)
+	g, gctx := errgroup.WithContext(ctx)
+	sources := 0
+	if s.cfg.Source.File != "" {
+		sources++
+		g.Go(func() error { return s.readFile(gctx, ch) })
+	}
+	if s.cfg.Syslog.UDP != "" || s.cfg.Syslog.TCP != "" {
+		sources++
+		g.Go(func() error { return s.readSyslog(gctx, ch) })
+	}
+	stdinDone := make(chan struct{})
+	if s.cfg.Source.Stdin {
+		g.Go(func() error {
+			defer close(stdinDone)
+			return s.readStdin(gctx, ch)
+		})
+	}
+	if s.cfg.Queue.Command != "" {
+		g.Go(func() error { return s.sampleQueue(gctx, cl) })
+	}
+	g.Go(func() error {
+		err := s.consume(gctx, cl, p, ch, stdinDone, sources == 0)
+		return err
+	})
 	s.http.SetReady(true)
-	log.Info("following", "resume", resume)
+	return g.Wait()
+}
 
+// consume is the pipeline goroutine: parse, produce, flush, commit.
+func (s *Service) consume(ctx context.Context, cl *kgo.Client, p *parse.Parser, ch <-chan batch, stdinDone <-chan struct{}, stopWithStdin bool) error {
+	log := s.logger.With("component", "pipeline")
 	var (
 		mu       sync.Mutex
 		firstErr error
@@ -171,53 +230,67 @@ func (s *Service) follow(ctx context.Context, cl *kgo.Client) error {
 		}
 		cl.Produce(ctx, &kgo.Record{Key: []byte(e.Account()), Value: b}, promise(string(e.Status)))
 	}
-	deadLetter := func(l source.Line, id, kind string) {
+	deadLetter := func(l rawLine, kind string) {
 		s.linesRejected.WithLabelValues(kind).Inc()
 		cl.Produce(ctx, &kgo.Record{
 			Topic: s.cfg.Kafka.Topics.DeadLetter,
-			Key:   []byte(id),
-			Value: append([]byte(nil), l.Data...),
+			Key:   []byte(l.id),
+			Value: l.data,
 			Headers: []kgo.RecordHeader{
 				{Key: "mxwarden-error", Value: []byte(kind)},
-				{Key: "mxwarden-source", Value: []byte(id)},
+				{Key: "mxwarden-source", Value: []byte(l.id)},
 			},
 		}, promise(""))
 	}
-
+	var commits []func() error
 	for {
-		l, err := fl.Next(ctx)
-		if err != nil {
-			if errors.Is(err, context.Canceled) {
-				return nil
+		var b batch
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-stdinDone:
+			if stopWithStdin && len(ch) == 0 {
+				if !lastTS.IsZero() {
+					s.expired.Add(float64(p.Expire(time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), emit)))
+				}
+				if err := cl.Flush(ctx); err != nil {
+					return fmt.Errorf("flush events: %w", err)
+				}
+				return errInputEnded
 			}
-			return err
+			stdinDone = nil
+			continue
+		case b = <-ch:
 		}
 		n := 0
+		commits = commits[:0]
 		for {
-			n++
-			s.linesRead.Inc()
-			id := fmt.Sprintf("%s:%s:%d", host, l.File, l.Offset)
-			if l.Truncated {
-				deadLetter(l, id, "truncated")
-			}
-			if err := p.Feed(l.Data, id, emit); err != nil {
-				var le *parse.LineError
-				kind := "unparseable"
-				if errors.As(err, &le) {
-					kind = le.Kind
+			for _, l := range b.lines {
+				if l.truncated {
+					deadLetter(l, "truncated")
 				}
-				deadLetter(l, id, kind)
+				if err := p.Feed(l.data, l.id, emit); err != nil {
+					var le *parse.LineError
+					kind := "unparseable"
+					if errors.As(err, &le) {
+						kind = le.Kind
+					}
+					deadLetter(l, kind)
+				}
+			}
+			n += len(b.lines)
+			if b.commit != nil {
+				commits = append(commits, b.commit)
 			}
 			if n >= s.cfg.Source.Batch {
 				break
 			}
-			l, err = fl.TryNext()
-			if errors.Is(err, source.ErrNoData) {
-				break
+			select {
+			case b = <-ch:
+				continue
+			default:
 			}
-			if err != nil {
-				return err
-			}
+			break
 		}
 		if !lastTS.IsZero() {
 			s.expired.Add(float64(p.Expire(lastTS, emit)))
@@ -230,13 +303,207 @@ func (s *Service) follow(ctx context.Context, cl *kgo.Client) error {
 		perr := firstErr
 		mu.Unlock()
 		if perr != nil {
-			// Do not checkpoint: the batch is read again after a restart.
+			// No commit: the lines are read again after a restart.
 			return fmt.Errorf("produce events: %w", perr)
 		}
-		pos := fl.Position()
-		if err := cp.Save(pos); err != nil {
+		for _, c := range commits {
+			if err := c(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// send hands a batch to the pipeline.
+func send(ctx context.Context, ch chan<- batch, b batch) error {
+	select {
+	case ch <- b:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// readFile backfills rotated files on the first start, then follows the
+// live file, sending batches whose commit saves the checkpoint.
+func (s *Service) readFile(ctx context.Context, ch chan<- batch) error {
+	log := s.logger.With("component", "file", "file", s.cfg.Source.File)
+	cp := source.NewCheckpoint(s.cfg.Source.CheckpointFile)
+	resume, err := cp.Load()
+	if err != nil {
+		return err
+	}
+	if resume != nil && resume.Path != s.cfg.Source.File {
+		log.Warn("checkpoint names another file, starting at the beginning", "checkpoint_path", resume.Path)
+		resume = nil
+	}
+	if resume == nil {
+		for _, path := range s.cfg.Source.Backfill {
+			if err := s.backfill(ctx, ch, path); err != nil {
+				return err
+			}
+		}
+	}
+	fl := source.NewFollower(s.cfg.Source.File, source.FollowerOptions{
+		MaxLine: s.cfg.Source.MaxLine, Poll: s.cfg.Source.Poll, Resume: resume,
+	})
+	defer fl.Close()
+	log.Info("following", "resume_offset", resumeOffset(resume))
+	read := s.linesRead.WithLabelValues("file")
+	for {
+		l, err := fl.Next(ctx)
+		if err != nil {
 			return err
 		}
-		s.checkpointOff.Set(float64(pos.Offset))
+		lines := make([]rawLine, 0, 64)
+		for {
+			read.Inc()
+			lines = append(lines, rawLine{
+				data: append([]byte(nil), l.Data...), truncated: l.Truncated,
+				id: fmt.Sprintf("%s:%s:%d", s.host, l.File, l.Offset),
+			})
+			if len(lines) >= s.cfg.Source.Batch {
+				break
+			}
+			l, err = fl.TryNext()
+			if errors.Is(err, source.ErrNoData) {
+				break
+			}
+			if err != nil {
+				return err
+			}
+		}
+		pos := fl.Position()
+		commit := func() error {
+			if err := cp.Save(pos); err != nil {
+				return err
+			}
+			s.checkpointOff.Set(float64(pos.Offset))
+			return nil
+		}
+		if err := send(ctx, ch, batch{lines: lines, commit: commit}); err != nil {
+			return err
+		}
+	}
+}
+
+func resumeOffset(p *source.Position) int64 {
+	if p == nil {
+		return 0
+	}
+	return p.Offset
+}
+
+func (s *Service) backfill(ctx context.Context, ch chan<- batch, path string) error {
+	r, err := source.Open(path)
+	if err != nil {
+		return fmt.Errorf("backfill: %w", err)
+	}
+	defer r.Close()
+	fileID := "backfill-" + path
+	if st, err := os.Stat(path); err == nil {
+		fileID = source.FileID(st)
+	}
+	read := s.linesRead.WithLabelValues("backfill")
+	var lines []rawLine
+	err = source.Lines(r, s.cfg.Source.MaxLine, func(data []byte, off int64, trunc bool) error {
+		read.Inc()
+		lines = append(lines, rawLine{data: append([]byte(nil), data...), truncated: trunc, id: fmt.Sprintf("%s:%s:%d", s.host, fileID, off)})
+		if len(lines) >= s.cfg.Source.Batch {
+			b := batch{lines: lines}
+			lines = nil
+			return send(ctx, ch, b)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("backfill %s: %w", path, err)
+	}
+	if len(lines) > 0 {
+		return send(ctx, ch, batch{lines: lines})
+	}
+	s.logger.Info("backfilled", "file", path)
+	return nil
+}
+
+func (s *Service) readStdin(ctx context.Context, ch chan<- batch) error {
+	read := s.linesRead.WithLabelValues("stdin")
+	var lines []rawLine
+	start := time.Now().UnixNano()
+	err := source.Lines(s.stdin, s.cfg.Source.MaxLine, func(data []byte, off int64, trunc bool) error {
+		read.Inc()
+		lines = append(lines, rawLine{data: append([]byte(nil), data...), truncated: trunc, id: fmt.Sprintf("%s:stdin-%d:%d", s.host, start, off)})
+		if len(lines) >= 1000 {
+			b := batch{lines: lines}
+			lines = nil
+			return send(ctx, ch, b)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read stdin: %w", err)
+	}
+	if len(lines) > 0 {
+		return send(ctx, ch, batch{lines: lines})
+	}
+	return nil
+}
+
+func (s *Service) readSyslog(ctx context.Context, ch chan<- batch) error {
+	sl := &source.Syslog{
+		UDP: s.cfg.Syslog.UDP, TCP: s.cfg.Syslog.TCP, MaxMessage: s.cfg.Source.MaxLine,
+		MaxConns: s.cfg.Syslog.MaxConns, Logger: s.logger.With("component", "syslog"),
+	}
+	if err := sl.Listen(); err != nil {
+		return err
+	}
+	udp, tcp := sl.Addrs()
+	s.logger.Info("syslog listening", "udp", udp, "tcp", tcp)
+	start := time.Now().UnixNano()
+	var seq uint64
+	var mu sync.Mutex
+	read := s.linesRead.WithLabelValues("syslog")
+	return sl.Run(ctx, func(m source.Message) {
+		mu.Lock()
+		seq++
+		id := fmt.Sprintf("%s:syslog-%d:%d", s.host, start, seq)
+		mu.Unlock()
+		read.Inc()
+		l := rawLine{data: append([]byte(nil), m.Data...), truncated: m.Truncated, id: id}
+		if m.Framing {
+			s.linesRejected.WithLabelValues("syslog_framing").Inc()
+			return
+		}
+		_ = send(ctx, ch, batch{lines: []rawLine{l}})
+	})
+}
+
+func (s *Service) sampleQueue(ctx context.Context, cl *kgo.Client) error {
+	fields := strings.Fields(s.cfg.Queue.Command)
+	smp := &queue.Sampler{Command: fields[0], Args: fields[1:], Format: s.cfg.Queue.Format, MTA: s.cfg.Source.Format, Host: s.host}
+	log := s.logger.With("component", "queue")
+	t := time.NewTicker(s.cfg.Queue.Interval)
+	defer t.Stop()
+	for {
+		q, err := smp.Sample(ctx)
+		if err != nil {
+			s.queueErrors.Inc()
+			log.Warn("sample queue", "err", err)
+		} else {
+			for name, n := range q.Queues {
+				s.queueSize.WithLabelValues(name).Set(float64(n))
+			}
+			b, _ := event.MarshalQueueSample(q)
+			cl.Produce(ctx, &kgo.Record{Topic: s.cfg.Kafka.Topics.Queue, Key: []byte(s.host), Value: b}, func(_ *kgo.Record, err error) {
+				if err != nil {
+					log.Warn("produce queue sample", "err", err)
+				}
+			})
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
 	}
 }

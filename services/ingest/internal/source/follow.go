@@ -262,8 +262,14 @@ func fileID(f *os.File) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("stat %s: %w", f.Name(), err)
 	}
+	return FileID(st), nil
+}
+
+// FileID names a file by device and inode ("<dev>-<inode>"), which stay
+// the same across a rename, so a rotated file keeps its identity.
+func FileID(st os.FileInfo) string {
 	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-		return fmt.Sprintf("%d-%d", sys.Dev, sys.Ino), nil
+		return fmt.Sprintf("%d-%d", sys.Dev, sys.Ino)
 	}
-	return "", fmt.Errorf("stat %s: no inode", f.Name())
+	return "name-" + st.Name()
 }
