@@ -1,0 +1,58 @@
+// Command enforcer materialises the ban set from Kafka and serves it to
+// MTAs: a Postfix policy server and Postfix / Exim map files.
+//
+//	enforcer [run] [--config FILE] [--set key=value]...
+//	enforcer render --format postfix-access|exim [--side sender|recipient] [FILE|-]...
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/mxwarden/mxwarden/pkg/config"
+	"github.com/mxwarden/mxwarden/pkg/metrics"
+	"github.com/mxwarden/mxwarden/services/enforcer/internal/enforcer"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Environ, os.Stdin, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "enforcer:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, environ func() []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	cmd := "run"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "run":
+		ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		cfg := enforcer.Default()
+		rest, err := config.Load(args, environ, enforcer.EnvPrefix, &cfg)
+		if err != nil {
+			return fmt.Errorf("load config: %w", err)
+		}
+		if len(rest) > 0 {
+			return fmt.Errorf("run: unexpected arguments %q", rest)
+		}
+		logger := cfg.Log.NewLogger(stderr, "enforcer")
+		svc, err := enforcer.New(cfg, logger, metrics.NewRegistry(), enforcer.WithStdout(stdout))
+		if err != nil {
+			return fmt.Errorf("build enforcer: %w", err)
+		}
+		return svc.Run(ctx)
+	case "render":
+		return enforcer.Render(args, stdin, stdout, stderr, time.Now)
+	default:
+		return fmt.Errorf("unknown subcommand %q (want run or render)", cmd)
+	}
+}
