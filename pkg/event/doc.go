@@ -17,5 +17,6 @@
 // lines written by remote clients). Validate refuses any record whose
 // addresses hold control characters, white space or are longer than
 // MaxAddressLen, so nothing that passed Validate can inject a line into an
-// MTA map file or a policy answer.
+// MTA map file or a policy answer. Format characters (bidi overrides such
+// as U+202E) are refused too, so a map never displays other than it reads.
 package event

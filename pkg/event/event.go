@@ -111,7 +111,7 @@ func CheckToken(s string) error {
 		return fmt.Errorf("not valid UTF-8")
 	}
 	for _, r := range s {
-		if unicode.IsSpace(r) || unicode.IsControl(r) || r == unicode.ReplacementChar {
+		if unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == unicode.ReplacementChar {
 			return fmt.Errorf("holds character %U", r)
 		}
 	}
@@ -148,7 +148,7 @@ func MarshalEvent(e *DeliveryEvent) ([]byte, error) {
 func UnmarshalEvent(b []byte) (*DeliveryEvent, error) {
 	var e DeliveryEvent
 	if err := json.Unmarshal(b, &e); err != nil {
-		return nil, fmt.Errorf("%w: decode event: %v", ErrInvalid, err)
+		return nil, fmt.Errorf("%w: %w: decode event: %v", ErrInvalid, ErrDecode, err)
 	}
 	if e.V == 0 {
 		e.V = 1

@@ -162,7 +162,7 @@ func MarshalVerdict(v *Verdict) ([]byte, error) {
 func UnmarshalVerdict(b []byte) (*Verdict, error) {
 	var v Verdict
 	if err := json.Unmarshal(b, &v); err != nil {
-		return nil, fmt.Errorf("%w: decode verdict: %v", ErrInvalid, err)
+		return nil, fmt.Errorf("%w: %w: decode verdict: %v", ErrInvalid, ErrDecode, err)
 	}
 	if v.V == 0 {
 		v.V = 1
@@ -187,7 +187,7 @@ func MarshalBan(b *Ban) ([]byte, error) {
 func UnmarshalBan(b []byte) (*Ban, error) {
 	var v Ban
 	if err := json.Unmarshal(b, &v); err != nil {
-		return nil, fmt.Errorf("%w: decode ban: %v", ErrInvalid, err)
+		return nil, fmt.Errorf("%w: %w: decode ban: %v", ErrInvalid, ErrDecode, err)
 	}
 	if v.V == 0 {
 		v.V = 1
