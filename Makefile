@@ -37,7 +37,7 @@ run: build ## the whole pipeline on this machine: embedded Kafka, demo traffic, 
 	scripts/run-demo.sh
 
 .PHONY: test
-test: check build-gowork-off ## every test, race detector on; starts a real Kafka broker when a JDK is present (required with CI=true)
+test: check build-gowork-off build ## every test, race detector on; starts a real Kafka broker when a JDK is present (required with CI=true)
 	scripts/test.sh
 
 .PHONY: test-race

@@ -16,6 +16,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Real MTAs for tools/mta: Debian's postfix and swaks, Exim unpacked into
+# .cache. Installing packages needs root; CI runs as root.
+if [ "$(id -u)" = 0 ]; then
+  scripts/mta/setup.sh
+elif [ "${CI:-}" = "true" ]; then
+  echo "test: CI=true needs root to install postfix, swaks and exim (scripts/mta/setup.sh)" >&2
+  exit 1
+else
+  echo "test: not root, so scripts/mta/setup.sh was not run; the real-MTA tests skip if postfix/exim are missing"
+fi
+
 if scripts/kafka/broker.sh available; then
   scripts/kafka/broker.sh fetch
   MXWARDEN_TEST_KAFKA_BROKERS=$(scripts/kafka/broker.sh start "$KAFKA_PORT")

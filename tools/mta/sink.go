@@ -108,6 +108,19 @@ var Rules = []Rule{
 	}},
 }
 
+// Text is the reply's text as one line: each line without its enhanced
+// status code and the spaces around it, joined by single spaces.
+func (r Rule) Text() string {
+	parts := make([]string, 0, len(r.Lines))
+	for _, l := range r.Lines {
+		if dsn, rest, ok := strings.Cut(l, " "); ok && strings.Count(dsn, ".") == 2 {
+			l = rest
+		}
+		parts = append(parts, strings.TrimSpace(l))
+	}
+	return strings.Join(parts, " ")
+}
+
 // RuleFor returns the rule for a recipient address, and false when the
 // sink accepts it.
 func RuleFor(addr string) (Rule, bool) {
