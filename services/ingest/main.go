@@ -15,7 +15,6 @@ import (
 	"strings"
 	"syscall"
 
-
 	"github.com/mxwarden/mxwarden/pkg/config"
 	"github.com/mxwarden/mxwarden/pkg/metrics"
 	"github.com/mxwarden/mxwarden/services/ingest/internal/demo"
@@ -68,4 +67,3 @@ const usage = `usage:
   ingest parse [--format postfix|exim] [--host H] [FILE...]  parse log files (or stdin) into event JSON lines
   ingest demo --out FILE [--rate N] [--duration D]           write a live demo Postfix log
 `
-

@@ -17,8 +17,9 @@ import (
 // ParseCommand implements `ingest parse`: it reads log files, plain or gzip
 // (or stdin when none is given or a name is "-"), writes one event JSON line per recipient
 // attempt to stdout, and reports each rejected line on stderr with its file
-// and line number. Messages still half-joined at the end of input are
-// emitted with what is known. It fails only on I/O errors.
+// and line number. Messages still in flight at the end of the input (queued,
+// not yet delivered) produce nothing: their outcome is not in the log yet.
+// It fails only on I/O errors.
 func ParseCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("parse", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -86,13 +87,12 @@ func ParseCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) erro
 			return fmt.Errorf("read %s line %d: %w", name, n+1, err)
 		}
 	}
-	p.Expire(time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), emit)
 	if err := out.Flush(); err != nil && werr == nil {
 		werr = err
 	}
 	if werr != nil {
 		return fmt.Errorf("write events: %w", werr)
 	}
-	fmt.Fprintf(stderr, "parsed %d lines, %d rejected\n", lines, rejected)
+	fmt.Fprintf(stderr, "parsed %d lines, %d rejected, %d messages still in flight\n", lines, rejected, p.Pending())
 	return nil
 }

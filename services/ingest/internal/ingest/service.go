@@ -65,11 +65,20 @@ type rawLine struct {
 	truncated bool
 }
 
-// batch is a group of lines from one source; commit (may be nil) runs once
-// their events are acknowledged.
+// batch is a group of lines from one source; pos (nil for sources without
+// a position) is where the source resumes after them.
 type batch struct {
-	lines  []rawLine
-	commit func() error
+	lines []rawLine
+	pos   *source.Position
+}
+
+// checkpoint is what the checkpoint file holds: the read position of the
+// followed file and the join state as of that position, so that a restart
+// joins the delivery lines after the position with their message's earlier
+// lines before it.
+type checkpoint struct {
+	Position *source.Position       `json:"position"`
+	Pending  []parse.PendingMessage `json:"pending"`
 }
 
 // New builds the service.
@@ -167,12 +176,31 @@ func (s *Service) pipeline(ctx context.Context, cl *kgo.Client) error {
 	if err != nil {
 		return fmt.Errorf("build parser: %w", err)
 	}
+	var resume *source.Position
+	cp := source.NewCheckpoint(s.cfg.Source.CheckpointFile)
+	if s.cfg.Source.File != "" {
+		var saved checkpoint
+		ok, err := cp.Load(&saved)
+		if err != nil {
+			return err
+		}
+		switch {
+		case !ok:
+		case saved.Position == nil || saved.Position.Path != s.cfg.Source.File:
+			s.logger.Warn("checkpoint names another file, starting at the beginning", "file", s.cfg.Source.File)
+		default:
+			if err := p.Restore(saved.Pending); err != nil {
+				return fmt.Errorf("restore join state from %s: %w", s.cfg.Source.CheckpointFile, err)
+			}
+			resume = saved.Position
+		}
+	}
 	ch := make(chan batch, 64)
 	g, gctx := errgroup.WithContext(ctx)
 	sources := 0
 	if s.cfg.Source.File != "" {
 		sources++
-		g.Go(func() error { return s.readFile(gctx, ch) })
+		g.Go(func() error { return s.readFile(gctx, ch, resume) })
 	}
 	if s.cfg.Syslog.UDP != "" || s.cfg.Syslog.TCP != "" {
 		sources++
@@ -189,20 +217,18 @@ func (s *Service) pipeline(ctx context.Context, cl *kgo.Client) error {
 		g.Go(func() error { return s.sampleQueue(gctx, cl) })
 	}
 	g.Go(func() error {
-		err := s.consume(gctx, cl, p, ch, stdinDone, sources == 0)
-		return err
+		return s.consume(gctx, cl, p, cp, ch, stdinDone, sources == 0)
 	})
 	s.http.SetReady(true)
 	return g.Wait()
 }
 
 // consume is the pipeline goroutine: parse, produce, flush, commit.
-func (s *Service) consume(ctx context.Context, cl *kgo.Client, p *parse.Parser, ch <-chan batch, stdinDone <-chan struct{}, stopWithStdin bool) error {
+func (s *Service) consume(ctx context.Context, cl *kgo.Client, p *parse.Parser, cp *source.Checkpoint, ch <-chan batch, stdinDone <-chan struct{}, stopWithStdin bool) error {
 	log := s.logger.With("component", "pipeline")
 	var (
 		mu       sync.Mutex
 		firstErr error
-		lastTS   time.Time
 	)
 	promise := func(status string) func(*kgo.Record, error) {
 		return func(_ *kgo.Record, err error) {
@@ -225,13 +251,13 @@ func (s *Service) consume(ctx context.Context, cl *kgo.Client, p *parse.Parser, 
 			log.Error("encode event", "err", err)
 			return
 		}
-		if e.TS.After(lastTS) {
-			lastTS = e.TS
-		}
 		cl.Produce(ctx, &kgo.Record{Key: []byte(e.Account()), Value: b}, promise(string(e.Status)))
 	}
 	deadLetter := func(l rawLine, kind string) {
 		s.linesRejected.WithLabelValues(kind).Inc()
+		if kind == parse.KindUnknownProgram {
+			return // amavis, dovecot... in a shared syslog: counted, not an error
+		}
 		cl.Produce(ctx, &kgo.Record{
 			Topic: s.cfg.Kafka.Topics.DeadLetter,
 			Key:   []byte(l.id),
@@ -242,7 +268,6 @@ func (s *Service) consume(ctx context.Context, cl *kgo.Client, p *parse.Parser, 
 			},
 		}, promise(""))
 	}
-	var commits []func() error
 	for {
 		var b batch
 		select {
@@ -250,9 +275,7 @@ func (s *Service) consume(ctx context.Context, cl *kgo.Client, p *parse.Parser, 
 			return ctx.Err()
 		case <-stdinDone:
 			if stopWithStdin && len(ch) == 0 {
-				if !lastTS.IsZero() {
-					s.expired.Add(float64(p.Expire(time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), emit)))
-				}
+				// Messages still half-joined stay so: they are in flight.
 				if err := cl.Flush(ctx); err != nil {
 					return fmt.Errorf("flush events: %w", err)
 				}
@@ -263,7 +286,7 @@ func (s *Service) consume(ctx context.Context, cl *kgo.Client, p *parse.Parser, 
 		case b = <-ch:
 		}
 		n := 0
-		commits = commits[:0]
+		var pos *source.Position
 		for {
 			for _, l := range b.lines {
 				if l.truncated {
@@ -279,8 +302,8 @@ func (s *Service) consume(ctx context.Context, cl *kgo.Client, p *parse.Parser, 
 				}
 			}
 			n += len(b.lines)
-			if b.commit != nil {
-				commits = append(commits, b.commit)
+			if b.pos != nil {
+				pos = b.pos
 			}
 			if n >= s.cfg.Source.Batch {
 				break
@@ -292,8 +315,8 @@ func (s *Service) consume(ctx context.Context, cl *kgo.Client, p *parse.Parser, 
 			}
 			break
 		}
-		if !lastTS.IsZero() {
-			s.expired.Add(float64(p.Expire(lastTS, emit)))
+		if w := p.Watermark(); !w.IsZero() {
+			s.expired.Add(float64(p.Expire(w, emit)))
 		}
 		s.pending.Set(float64(p.Pending()))
 		if err := cl.Flush(ctx); err != nil {
@@ -303,13 +326,14 @@ func (s *Service) consume(ctx context.Context, cl *kgo.Client, p *parse.Parser, 
 		perr := firstErr
 		mu.Unlock()
 		if perr != nil {
-			// No commit: the lines are read again after a restart.
+			// No checkpoint: the lines are read again after a restart.
 			return fmt.Errorf("produce events: %w", perr)
 		}
-		for _, c := range commits {
-			if err := c(); err != nil {
+		if pos != nil {
+			if err := cp.Save(checkpoint{Position: pos, Pending: p.Snapshot()}); err != nil {
 				return err
 			}
+			s.checkpointOff.Set(float64(pos.Offset))
 		}
 	}
 }
@@ -324,19 +348,11 @@ func send(ctx context.Context, ch chan<- batch, b batch) error {
 	}
 }
 
-// readFile backfills rotated files on the first start, then follows the
-// live file, sending batches whose commit saves the checkpoint.
-func (s *Service) readFile(ctx context.Context, ch chan<- batch) error {
+// readFile backfills rotated files on the first start (no resume
+// position), then follows the live file, sending batches that carry the
+// position after them.
+func (s *Service) readFile(ctx context.Context, ch chan<- batch, resume *source.Position) error {
 	log := s.logger.With("component", "file", "file", s.cfg.Source.File)
-	cp := source.NewCheckpoint(s.cfg.Source.CheckpointFile)
-	resume, err := cp.Load()
-	if err != nil {
-		return err
-	}
-	if resume != nil && resume.Path != s.cfg.Source.File {
-		log.Warn("checkpoint names another file, starting at the beginning", "checkpoint_path", resume.Path)
-		resume = nil
-	}
 	if resume == nil {
 		for _, path := range s.cfg.Source.Backfill {
 			if err := s.backfill(ctx, ch, path); err != nil {
@@ -374,14 +390,7 @@ func (s *Service) readFile(ctx context.Context, ch chan<- batch) error {
 			}
 		}
 		pos := fl.Position()
-		commit := func() error {
-			if err := cp.Save(pos); err != nil {
-				return err
-			}
-			s.checkpointOff.Set(float64(pos.Offset))
-			return nil
-		}
-		if err := send(ctx, ch, batch{lines: lines, commit: commit}); err != nil {
+		if err := send(ctx, ch, batch{lines: lines, pos: &pos}); err != nil {
 			return err
 		}
 	}

@@ -8,7 +8,8 @@ import (
 	"path/filepath"
 )
 
-// Checkpoint stores a Position in a small JSON file, replaced atomically
+// Checkpoint stores a value (a Position, or a struct holding one) in a
+// small JSON file, replaced atomically
 // (write to a temporary file, fsync, rename), so a crash leaves either the
 // old or the new position, never a torn one.
 type Checkpoint struct{ path string }
@@ -16,25 +17,24 @@ type Checkpoint struct{ path string }
 // NewCheckpoint keeps its position in path.
 func NewCheckpoint(path string) *Checkpoint { return &Checkpoint{path: path} }
 
-// Load returns the stored position, or nil when there is none yet.
-func (c *Checkpoint) Load() (*Position, error) {
+// Load decodes the stored value into v and reports whether there was one.
+func (c *Checkpoint) Load(v any) (bool, error) {
 	b, err := os.ReadFile(c.path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return false, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read checkpoint: %w", err)
+		return false, fmt.Errorf("read checkpoint: %w", err)
 	}
-	var p Position
-	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, fmt.Errorf("decode checkpoint %s: %w", c.path, err)
+	if err := json.Unmarshal(b, v); err != nil {
+		return false, fmt.Errorf("decode checkpoint %s: %w", c.path, err)
 	}
-	return &p, nil
+	return true, nil
 }
 
-// Save stores p durably.
-func (c *Checkpoint) Save(p Position) error {
-	b, err := json.Marshal(p)
+// Save stores v durably.
+func (c *Checkpoint) Save(v any) error {
+	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}

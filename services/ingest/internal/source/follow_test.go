@@ -112,17 +112,18 @@ func TestFollowerLongLineAndResume(t *testing.T) {
 	}
 	// Save the position after the second line, resume, and get only "b" and what follows.
 	cp := NewCheckpoint(filepath.Join(dir, "state", "cp"))
-	if p, err := cp.Load(); err != nil || p != nil {
-		t.Fatalf("empty checkpoint: %v %v", p, err)
+	var none Position
+	if ok, err := cp.Load(&none); err != nil || ok {
+		t.Fatalf("empty checkpoint: %v %v", ok, err)
 	}
 	pos := Position{Path: path, File: lines[1].File, Offset: lines[1].End}
 	if err := cp.Save(pos); err != nil {
 		t.Fatal(err)
 	}
 	fl.Close()
-	got, err := cp.Load()
-	if err != nil || *got != pos {
-		t.Fatalf("checkpoint round trip: %v %v", got, err)
+	got := &Position{}
+	if ok, err := cp.Load(got); err != nil || !ok || *got != pos {
+		t.Fatalf("checkpoint round trip: %v %v %v", got, ok, err)
 	}
 	appendFile(t, path, "c\n")
 	fl2 := NewFollower(path, FollowerOptions{Resume: got})

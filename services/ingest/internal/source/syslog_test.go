@@ -41,7 +41,7 @@ func TestSyslogTransports(t *testing.T) {
 		t.Fatal(err)
 	}
 	m1 := "<22>1 2026-11-26T17:30:58Z mx1 postfix/smtp 12 - - ABC: to=<a@b>"
-	fmt.Fprintf(c, "%d %s", len(m1), m1)             // octet-counted
+	fmt.Fprintf(c, "%d %s", len(m1), m1)               // octet-counted
 	fmt.Fprint(c, "<22>Nov 26 17:30:59 mx1 x: line\n") // newline-framed on the same connection
 	long := strings.Repeat("y", 300)
 	fmt.Fprintf(c, "%d %s", len(long), long) // oversize, octet-counted

@@ -1,0 +1,83 @@
+package detector
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// Rejection reasons: the only values of records_rejected_total's label.
+const (
+	ReasonDecode  = "decode"  // not JSON, or JSON of the wrong shape
+	ReasonInvalid = "invalid" // decoded but failed event validation
+	ReasonVersion = "version" // schema version newer than this build
+	ReasonFuture  = "future"  // event time beyond max_future_skew
+)
+
+type serviceMetrics struct {
+	events        prometheus.Counter
+	verdicts      *prometheus.CounterVec
+	suppressed    *prometheus.CounterVec
+	bans          prometheus.Counter
+	rejected      *prometheus.CounterVec
+	late          *prometheus.CounterVec
+	tracked       *prometheus.GaugeVec
+	partitions    prometheus.Gauge
+	commitErrors  prometheus.Counter
+	eventTimeLag  prometheus.GaugeFunc
+	batchDuration prometheus.Histogram
+}
+
+func newServiceMetrics(reg prometheus.Registerer, lag func() float64) *serviceMetrics {
+	f := promauto.With(reg)
+	m := &serviceMetrics{
+		events: f.NewCounter(prometheus.CounterOpts{
+			Name: "mxwarden_detector_events_processed_total",
+			Help: "Delivery events run through the rules.",
+		}),
+		verdicts: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "mxwarden_detector_verdicts_total",
+			Help: "Verdicts produced, by rule and action.",
+		}, []string{"rule", "action"}),
+		suppressed: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "mxwarden_detector_verdicts_suppressed_total",
+			Help: "Threshold crossings not reported because the rule's previous verdict on the subject was still in force.",
+		}, []string{"rule"}),
+		bans: f.NewCounter(prometheus.CounterOpts{
+			Name: "mxwarden_detector_bans_produced_total",
+			Help: "Ban records produced to the bans topic.",
+		}),
+		rejected: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "mxwarden_detector_records_rejected_total",
+			Help: "Event records dead-lettered, by reason (decode, invalid, version, future).",
+		}, []string{"reason"}),
+		late: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "mxwarden_detector_events_late_total",
+			Help: "Events a rule ignored because they were older than its window.",
+		}, []string{"rule"}),
+		tracked: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mxwarden_detector_tracked_keys",
+			Help: "Subjects with windowed state, by rule, over the partitions this instance owns.",
+		}, []string{"rule"}),
+		partitions: f.NewGauge(prometheus.GaugeOpts{
+			Name: "mxwarden_detector_partitions",
+			Help: "Events partitions with state in this instance.",
+		}),
+		commitErrors: f.NewCounter(prometheus.CounterOpts{
+			Name: "mxwarden_detector_commit_errors_total",
+			Help: "Offset commits that failed (the next commit covers their offsets).",
+		}),
+		eventTimeLag: f.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "mxwarden_detector_event_time_lag_seconds",
+			Help: "Wall clock minus the newest event time processed (0 before the first event).",
+		}, lag),
+		batchDuration: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "mxwarden_detector_batch_duration_seconds",
+			Help:    "Time to process, produce and commit one polled batch.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 8),
+		}),
+	}
+	for _, r := range []string{ReasonDecode, ReasonInvalid, ReasonVersion, ReasonFuture} {
+		m.rejected.WithLabelValues(r)
+	}
+	return m
+}

@@ -1,0 +1,273 @@
+package detector
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/mxwarden/mxwarden/pkg/event"
+	"github.com/mxwarden/mxwarden/pkg/kafka"
+)
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// TestRunKafka runs the service against an in-process kfake broker: events
+// go in, the verdict and the ban come out on their topics, undecodable
+// records are dead-lettered, and every consumed offset is committed.
+func TestRunKafka(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+
+	cfg := Default()
+	cfg.Kafka.Brokers = cluster.ListenAddrs()
+	cfg.Kafka.Partitions = 3
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	reg := prometheus.NewRegistry()
+	svc, err := New(cfg, testLogger(t), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.now = fixedNow
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Kafka.Brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := kafka.EnsureTopics(ctx, cl, cfg.Kafka); err != nil {
+		t.Fatal(err)
+	}
+
+	// The hammer scenario's events, keyed by account, plus two bad records.
+	var recs []*kgo.Record
+	f, err := os.Open(hammerEvents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(f)
+	events := 0
+	for sc.Scan() {
+		ev, err := event.UnmarshalEvent(sc.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		val, _ := event.MarshalEvent(ev)
+		recs = append(recs, &kgo.Record{Topic: cfg.Kafka.Topics.Events, Key: []byte(ev.Account()), Value: val})
+		events++
+	}
+	f.Close()
+	recs = append(recs,
+		&kgo.Record{Topic: cfg.Kafka.Topics.Events, Key: []byte("bad"), Value: []byte("not json"),
+			Headers: []kgo.RecordHeader{{Key: "origin", Value: []byte("test")}}},
+		&kgo.Record{Topic: cfg.Kafka.Topics.Events, Key: []byte("bad"), Value: []byte(`{"v":1,"ts":"2025-03-03T09:00:00Z","status":"lost"}`)},
+	)
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- svc.Run(ctx) }()
+
+	out, err := kgo.NewClient(
+		kgo.SeedBrokers(cfg.Kafka.Brokers...),
+		kgo.ConsumeTopics(cfg.Kafka.Topics.Verdicts, cfg.Kafka.Topics.Bans, cfg.Kafka.Topics.DeadLetter),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	got := map[string][]*kgo.Record{}
+	for len(got[cfg.Kafka.Topics.Verdicts]) < 1 || len(got[cfg.Kafka.Topics.Bans]) < 1 || len(got[cfg.Kafka.Topics.DeadLetter]) < 2 {
+		fs := out.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("waiting for output: %v (have %d verdicts, %d bans, %d dead letters)", err,
+				len(got[cfg.Kafka.Topics.Verdicts]), len(got[cfg.Kafka.Topics.Bans]), len(got[cfg.Kafka.Topics.DeadLetter]))
+		}
+		fs.EachRecord(func(r *kgo.Record) { got[r.Topic] = append(got[r.Topic], r) })
+	}
+
+	v, err := event.UnmarshalVerdict(got[cfg.Kafka.Topics.Verdicts][0].Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := string(got[cfg.Kafka.Topics.Verdicts][0].Key); k != "sender:list@bulk-sender.example" || v.Action != event.ActionBan {
+		t.Fatalf("verdict key %q action %s", k, v.Action)
+	}
+	// The same verdict as the replay of the same events.
+	want, _, _ := replayBytes(t, cfg, ReplayOptions{Inputs: []string{hammerEvents}})
+	if strings.TrimSpace(want) != string(got[cfg.Kafka.Topics.Verdicts][0].Value) {
+		t.Fatalf("run and replay disagree:\n%s\n%s", got[cfg.Kafka.Topics.Verdicts][0].Value, want)
+	}
+	b, err := event.UnmarshalBan(got[cfg.Kafka.Topics.Bans][0].Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k := string(got[cfg.Kafka.Topics.Bans][0].Key); k != b.Key() || b.Level != 1 || b.ID != v.ID {
+		t.Fatalf("ban key %q level %d id %s", k, b.Level, b.ID)
+	}
+	reasons := map[string]bool{}
+	for _, r := range got[cfg.Kafka.Topics.DeadLetter] {
+		h := map[string]string{}
+		for _, x := range r.Headers {
+			h[x.Key] = string(x.Value)
+		}
+		if h[HeaderError] == "" || !strings.HasPrefix(h[HeaderSource], cfg.Kafka.Topics.Events+"/") || string(r.Key) != "bad" {
+			t.Fatalf("dead letter %q headers %v", r.Value, h)
+		}
+		if string(r.Value) == "not json" && h["origin"] != "test" {
+			t.Fatalf("original headers lost: %v", h)
+		}
+		reasons[h[HeaderReason]] = true
+	}
+	if !reasons[ReasonDecode] || !reasons[ReasonInvalid] {
+		t.Fatalf("dead-letter reasons %v", reasons)
+	}
+
+	// Every consumed offset gets committed.
+	adm := kadm.NewClient(cl)
+	for {
+		ends, err := adm.ListEndOffsets(ctx, cfg.Kafka.Topics.Events)
+		if err != nil {
+			t.Fatal(err)
+		}
+		committed, err := adm.FetchOffsets(ctx, cfg.Group)
+		if err == nil && allCommitted(ends, committed) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("offsets not committed: ends %v committed %v", ends, committed)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+
+	if n := testutil.ToFloat64(svc.m.events); n != float64(events) {
+		t.Errorf("events processed %v, want %d", n, events)
+	}
+	if n := testutil.ToFloat64(svc.m.verdicts.WithLabelValues(CodeInvalidRecipientsForTest, "ban")); n != 1 {
+		t.Errorf("verdicts metric %v", n)
+	}
+	if n := testutil.ToFloat64(svc.m.bans); n != 1 {
+		t.Errorf("bans metric %v", n)
+	}
+	if n := testutil.ToFloat64(svc.m.rejected.WithLabelValues(ReasonDecode)); n != 1 {
+		t.Errorf("rejected decode %v", n)
+	}
+	if n := testutil.ToFloat64(svc.m.tracked.WithLabelValues(CodeInvalidRecipientsForTest)); n < 3 {
+		t.Errorf("tracked keys %v", n)
+	}
+	if lag := testutil.ToFloat64(svc.m.eventTimeLag); lag <= 0 {
+		t.Errorf("event time lag %v", lag)
+	}
+	for _, path := range []string{"/metrics", "/healthz", "/readyz"} {
+		resp, err := http.Get("http://" + svc.HTTPAddr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: %s", path, resp.Status)
+		}
+	}
+
+	cancel()
+	select {
+	case err := <-errc:
+		if err != nil && !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}
+
+func allCommitted(ends kadm.ListedOffsets, committed kadm.OffsetResponses) bool {
+	ok := true
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset == 0 {
+			return
+		}
+		c, found := committed.Lookup(o.Topic, o.Partition)
+		if !found || c.Err != nil || c.At != o.Offset {
+			ok = false
+		}
+	})
+	return ok
+}
+
+func TestDropPartitions(t *testing.T) {
+	cfg := Default()
+	cfg.HTTP.Addr = ""
+	svc, err := New(cfg, testLogger(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := range int32(3) {
+		ps, err := svc.partition(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out Output
+		ev := &event.DeliveryEvent{ID: "x", TS: fixedNow().Add(-time.Hour), Sender: "a@b", Status: event.StatusSent}
+		if err := ps.proc.Process(ev, &out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	svc.updateStateMetrics()
+	if n := testutil.ToFloat64(svc.m.tracked.WithLabelValues(CodeInvalidRecipientsForTest)); n != 3 {
+		t.Fatalf("tracked %v", n)
+	}
+	svc.drop(map[string][]int32{cfg.Kafka.Topics.Events: {0, 2}, "other.topic": {1}}, "revoked")
+	if _, ok := svc.parts[1]; !ok || len(svc.parts) != 1 {
+		t.Fatalf("parts after drop: %v", svc.parts)
+	}
+	if n := testutil.ToFloat64(svc.m.tracked.WithLabelValues(CodeInvalidRecipientsForTest)); n != 1 {
+		t.Fatalf("tracked after drop %v", n)
+	}
+	if n := testutil.ToFloat64(svc.m.partitions); n != 1 {
+		t.Fatalf("partitions %v", n)
+	}
+}
+
+func TestFutureEvents(t *testing.T) {
+	p, err := NewProcessor(Default(), fixedNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out Output
+	ok := &event.DeliveryEvent{TS: fixedNow().Add(14 * time.Minute), Sender: "a@b", Status: event.StatusSent}
+	if err := p.Process(ok, &out); err != nil {
+		t.Fatal(err)
+	}
+	bad := &event.DeliveryEvent{TS: fixedNow().Add(16 * time.Minute), Sender: "a@b", Status: event.StatusSent}
+	err = p.Process(bad, &out)
+	if !errors.Is(err, ErrFutureEvent) {
+		t.Fatalf("err = %v", err)
+	}
+	if !p.Watermark().Equal(ok.TS) {
+		t.Fatalf("a refused event moved the watermark to %v", p.Watermark())
+	}
+	if classify(err) != ReasonFuture {
+		t.Fatal("classify")
+	}
+}

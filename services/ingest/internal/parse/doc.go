@@ -1,0 +1,73 @@
+// Package parse turns Postfix and Exim log lines into event.DeliveryEvent
+// records: one per recipient attempt (sent, deferred, bounced, expired) and
+// one per refused recipient (rejected), each joined with what the earlier
+// lines of the same message said (sender, client IP, SASL login,
+// Message-ID, size, Subject) and with its reply classified by package
+// classify.
+//
+// # Input
+//
+// Feed takes one line at a time. The framing is recognised per line:
+//
+//	Nov 26 17:30:58 host postfix/smtp[123]: ...               classic syslog (year inferred, see Options.Now)
+//	Nov 06 17:30:58 host postfix/smtp[123]: ...               Postfix maillog_file, journalctl -o short
+//	<22>1 2026-11-26T17:30:58.123456+01:00 host postfix/smtp 123 - - ...   RFC 5424
+//	2026-11-26T17:30:58.123456+00:00 host postfix/smtp[123]: ...           rsyslog high precision, journalctl -o short-iso
+//	2026-11-26 17:30:58 [pid] 1abcDE-000123-Xy <= ...          Exim mainlog (host from Options.Host)
+//	__REALTIME_TIMESTAMP=... / SYSLOG_IDENTIFIER=... / MESSAGE=... / (blank)   journalctl -o export
+//
+// Program names are matched loosely: postfix/smtp, postfix-out/smtp
+// (multi-instance), postfix/submission/smtpd (master.cf service names) all
+// count as Postfix, exim and exim4 as Exim. Lines of other programs
+// (amavis, dovecot, opendkim...) are counted and refused as
+// unknown_program, or ignored with Options.IgnoreOtherPrograms.
+// In journald's export format each field line is remembered and the blank
+// line ending the entry is parsed (its events take the id of the MESSAGE
+// line); fields in the binary form (values holding a newline) are not
+// supported.
+//
+// # Joining
+//
+// Postfix logs a message's life across daemons, keyed by queue id (short
+// hex ids and long ids alike); Exim keys it by message id (both the
+// 16-character and the 23-character format). Per host, the parser keeps
+// one pending record per in-flight message:
+//
+//	smtpd   QID: client=host[ip], sasl_username=u   ─┐
+//	cleanup QID: message-id=<id>                     │ fill the record
+//	cleanup QID: warning: header Subject: ...        │
+//	qmgr    QID: from=<s>, size=N, nrcpt=M          ─┘
+//	smtp    QID: to=<r>, ..., status=sent (...)      → event, joined with the record
+//	smtp    QID: to=<r>, ..., status=deferred (...)  → event; r is remembered as outstanding
+//	qmgr    QID: from=<s>, status=expired, ...       → one "expired" event per outstanding recipient
+//	qmgr    QID: removed                             → record freed
+//
+//	Exim:   <= (record)   => -> *> >> ** == (events)   Completed (record freed)
+//
+// Rejections (NOQUEUE: reject, QID: reject, milter-reject, proxy-reject,
+// cleanup header/body REJECT; Exim "rejected RCPT", "rejected after DATA")
+// produce one "rejected" event each, joined when the message has a record.
+//
+// A record that sees no line for PendingTTL (event time) is given up by
+// Expire; a record beyond MaxPending is evicted, least recently seen
+// first. Both emit what is known: an "expired" event per outstanding
+// (deferred) recipient, or one without recipient for a queued message
+// that never had a delivery attempt.
+//
+// # Hostile input
+//
+// Every address is normalised with event.NormalizeAddress and checked with
+// event.CheckToken, and so are the client IP, SASL login, queue id and
+// host. A line carrying a hostile value yields a hostile_field LineError
+// and no event; a message whose sender or login was hostile refuses all
+// its later events the same way. Reply texts, subjects and Message-IDs
+// are kept as text but cleaned of control characters and bounded.
+//
+// # Speed
+//
+// The hot path does no regular-expression matching and no allocation per
+// line: it scans the line in place (strings are views of the caller's
+// buffer until Parser.own copies what must outlive Feed), caches parsed
+// timestamps per second, interns relays and DSNs, and allocates only for
+// emitted events and new pending records.
+package parse

@@ -1,0 +1,119 @@
+package parse
+
+// lineKind is what Feed made of one line. Every line counts under exactly
+// one of the kinds up to kUnrecognized; rejected lines also count under
+// one "rejected_" key (the LineError kind), truncated lines under
+// "rejected_truncated" too; the last two keys count joined messages given
+// up. The names are the keys of Stats.
+type lineKind uint8
+
+const (
+	// Postfix.
+	kPostfixClient    lineKind = iota // smtpd "QID: client=..."
+	kPostfixMessageID                 // cleanup "QID: message-id=<...>"
+	kPostfixHeader                    // cleanup header_checks / milter header actions
+	kPostfixQueued                    // qmgr "QID: from=<...>, size=..., nrcpt=..."
+	kPostfixRemoved                   // qmgr/postsuper "QID: removed"
+	kPostfixExpired                   // qmgr "QID: from=<...>, status=expired, returned to sender"
+	kPostfixDelivery                  // smtp/lmtp/local/virtual/pipe/error "QID: to=<...>, ... status=sent|deferred|bounced"
+	kPostfixVerify                    // address verification probe results (status=deliverable/undeliverable)
+	kPostfixReject                    // NOQUEUE/QID reject, milter-reject, proxy-reject, cleanup reject
+	kPostfixBounce                    // bounce "QID: sender non-delivery notification: QID2"
+	kPostfixPickup                    // pickup "QID: uid=N from=<...>"
+	kPostfixOther                     // understood Postfix noise: connect, disconnect, TLS, warnings, anvil, postscreen...
+	kPostfixUnknown                   // a Postfix line of a message-bearing shape that could not be read
+	// Exim.
+	kEximArrival   // "<="
+	kEximDelivery  // "=>", "->", "*>", ">>"
+	kEximDefer     // "=="
+	kEximFail      // "**"
+	kEximCompleted // "Completed", "removed by"
+	kEximReject    // "rejected RCPT", "rejected after DATA", ...
+	kEximOther     // understood Exim noise: connections, queue runs, TLS, frozen...
+	kEximUnknown   // an Exim line with a message id and flag that could not be read
+	// Lines from other programs.
+	kOtherProgram
+	// Field lines of journald's export format (their entry's message is
+	// counted under its own kind on the blank line that ends the entry).
+	kJournalField
+	// Lines that could not be attributed: no framing, bad timestamp, hostile host.
+	kUnrecognized
+	// Rejected lines, by LineError kind.
+	kErrUnparseable
+	kErrUnknownProgram
+	kErrTruncated
+	kErrBadTimestamp
+	kErrHostileField
+	// Joined messages that ended without their final line.
+	kMsgExpired // given up by Expire after PendingTTL
+	kMsgEvicted // evicted to stay within MaxPending
+	numKinds
+)
+
+var kindNames = [numKinds]string{
+	kPostfixClient:     "postfix_client",
+	kPostfixMessageID:  "postfix_message_id",
+	kPostfixHeader:     "postfix_header",
+	kPostfixQueued:     "postfix_queued",
+	kPostfixRemoved:    "postfix_removed",
+	kPostfixExpired:    "postfix_expired",
+	kPostfixDelivery:   "postfix_delivery",
+	kPostfixVerify:     "postfix_verify",
+	kPostfixReject:     "postfix_reject",
+	kPostfixBounce:     "postfix_bounce",
+	kPostfixPickup:     "postfix_pickup",
+	kPostfixOther:      "postfix_other",
+	kPostfixUnknown:    "postfix_unknown",
+	kEximArrival:       "exim_arrival",
+	kEximDelivery:      "exim_delivery",
+	kEximDefer:         "exim_defer",
+	kEximFail:          "exim_fail",
+	kEximCompleted:     "exim_completed",
+	kEximReject:        "exim_reject",
+	kEximOther:         "exim_other",
+	kEximUnknown:       "exim_unknown",
+	kOtherProgram:      "other_program",
+	kJournalField:      "journal_field",
+	kUnrecognized:      "unrecognized",
+	kErrUnparseable:    "rejected_" + KindUnparseable,
+	kErrUnknownProgram: "rejected_" + KindUnknownProgram,
+	kErrTruncated:      "rejected_" + KindTruncated,
+	kErrBadTimestamp:   "rejected_" + KindBadTimestamp,
+	kErrHostileField:   "rejected_" + KindHostileField,
+	kMsgExpired:        "messages_expired",
+	kMsgEvicted:        "messages_evicted",
+}
+
+func errKind(e *LineError) lineKind {
+	switch e.Kind {
+	case KindUnknownProgram:
+		return kErrUnknownProgram
+	case KindTruncated:
+		return kErrTruncated
+	case KindBadTimestamp:
+		return kErrBadTimestamp
+	case KindHostileField:
+		return kErrHostileField
+	}
+	return kErrUnparseable
+}
+
+// StatNames lists every key Stats returns, so metrics can be created up
+// front. The set is fixed.
+func StatNames() []string {
+	return append([]string(nil), kindNames[:]...)
+}
+
+// Stats returns counters by kind: every line fed counts under exactly one
+// line kind (postfix_*, exim_*, other_program, unrecognized: their sum is
+// the number of lines fed); every line Feed rejected also counts under
+// "rejected_<LineError kind>"; "messages_expired" and "messages_evicted"
+// count joined messages given up by Expire or MaxPending. Keys are the
+// fixed set of StatNames; the map is a copy.
+func (p *Parser) Stats() map[string]uint64 {
+	m := make(map[string]uint64, numKinds)
+	for k, n := range p.stats {
+		m[kindNames[k]] = n
+	}
+	return m
+}
