@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -19,7 +21,9 @@ type Line struct {
 	// Data is the line without its newline. It is only valid until the
 	// next call to Next.
 	Data []byte
-	// File identifies the file the line was read from ("<dev>-<inode>").
+	// File identifies the file the line was read from: "<dev>-<inode>",
+	// with ".<n>" appended after the n-th truncation (copytruncate), since
+	// offsets then start again at 0 in the same inode.
 	File string
 	// Offset is the byte offset of the line's first byte in that file.
 	Offset int64
@@ -48,7 +52,9 @@ type Follower struct {
 	poll    time.Duration
 
 	f      *os.File
-	id     string
+	id     string // "<dev>-<inode>", plus ".<gen>" after a truncation
+	base   string // "<dev>-<inode>"
+	gen    int    // how often this file was truncated (copytruncate) while followed
 	r      *bufio.Reader
 	offset int64 // offset in f of the first byte of the line being read
 	buf    []byte
@@ -156,19 +162,25 @@ func (fl *Follower) open() error {
 		f.Close()
 		return err
 	}
-	fl.f, fl.id, fl.offset, fl.partial = f, id, 0, 0
+	fl.f, fl.base, fl.gen, fl.offset, fl.partial = f, id, 0, 0, 0
 	fl.buf = fl.buf[:0]
-	if fl.resume != nil && fl.resume.File == id {
-		st, err := f.Stat()
-		if err == nil && st.Size() >= fl.resume.Offset {
-			if _, err := f.Seek(fl.resume.Offset, io.SeekStart); err != nil {
-				f.Close()
-				fl.f = nil
-				return fmt.Errorf("seek %s: %w", fl.path, err)
+	if r := fl.resume; r != nil {
+		if base, gen := splitID(r.File); base == id {
+			fl.gen = gen
+			st, err := f.Stat()
+			if err == nil && st.Size() >= r.Offset {
+				if _, err := f.Seek(r.Offset, io.SeekStart); err != nil {
+					f.Close()
+					fl.f = nil
+					return fmt.Errorf("seek %s: %w", fl.path, err)
+				}
+				fl.offset = r.Offset
+			} else {
+				fl.gen++ // truncated while we were away: a new generation from 0
 			}
-			fl.offset = fl.resume.Offset
 		}
 	}
+	fl.setID()
 	fl.resume = nil
 	fl.r = bufio.NewReaderSize(f, 256<<10)
 	return nil
@@ -244,6 +256,10 @@ func (fl *Follower) checkRotation() (bool, error) {
 		fl.r.Reset(fl.f)
 		fl.offset = 0
 		fl.partial = 0
+		// Offsets restart at 0 in the same inode: a new generation keeps
+		// the line ids (file identity + offset) unique.
+		fl.gen++
+		fl.setID()
 		fl.buf = fl.buf[:0]
 		return true, nil
 	}
@@ -255,6 +271,26 @@ func (fl *Follower) checkRotation() (bool, error) {
 func (fl *Follower) flushPartial() {
 	fl.buf = fl.buf[:0]
 	fl.partial = 0
+}
+
+func (fl *Follower) setID() {
+	fl.id = fl.base
+	if fl.gen > 0 {
+		fl.id = fl.base + "." + strconv.Itoa(fl.gen)
+	}
+}
+
+// splitID splits "<dev>-<inode>[.<gen>]".
+func splitID(id string) (string, int) {
+	base, g, ok := strings.Cut(id, ".")
+	if !ok {
+		return id, 0
+	}
+	gen, err := strconv.Atoi(g)
+	if err != nil || gen < 0 {
+		return id, 0
+	}
+	return base, gen
 }
 
 func fileID(f *os.File) (string, error) {

@@ -138,3 +138,43 @@ func TestFollowerLongLineAndResume(t *testing.T) {
 		t.Fatalf("foreign checkpoint: got %d lines, want all 4", len(l))
 	}
 }
+
+func TestFollowerTruncationGeneration(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "maillog")
+	appendFile(t, path, "one\ntwo\n")
+	fl := NewFollower(path, FollowerOptions{})
+	l1, err := fl.TryNext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := l1.File
+	drain(t, fl)
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, "three\n")
+	l3, err := fl.TryNext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(l3.Data) != "three" || l3.Offset != 0 || l3.File == first || l3.File != first+".1" {
+		t.Fatalf("after truncation: %q at %s:%d (before: %s)", l3.Data, l3.File, l3.Offset, first)
+	}
+	pos := fl.Position()
+	fl.Close()
+	// Resume keeps the generation; a truncation while away starts the next one.
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, path, "4\n")
+	fl2 := NewFollower(path, FollowerOptions{Resume: &pos})
+	defer fl2.Close()
+	l4, err := fl2.TryNext()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(l4.Data) != "4" || l4.File != first+".2" {
+		t.Fatalf("truncated while away: %q at %s", l4.Data, l4.File)
+	}
+}
