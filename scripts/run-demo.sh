@@ -12,19 +12,29 @@ RUN=${MXWARDEN_RUN_DIR:-$PWD/run}
 BIN=$PWD/bin
 KAFKA=${MXWARDEN_DEMO_KAFKA:-127.0.0.1:9092}
 POLICY=${MXWARDEN_DEMO_POLICY:-127.0.0.1:10031}
+# Each `make run` is a fresh demo: the previous run's topics, bans, maps and
+# checkpoints are removed. (devkafka on its own keeps its -data directory
+# across restarts.)
+rm -rf "$RUN"
 mkdir -p "$RUN"/{logs,maps,demo,kafka}
 : > "$RUN/demo/maillog"
-rm -f "$RUN/ingest.checkpoint"
+t0=$(date +%s)
 
 pids=()
 cleanup() {
+  local rc=$?
   trap - INT TERM EXIT
   echo
   echo "make run: stopping"
-  for ((i=${#pids[@]}-1; i>=0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
+  # Services first (they flush to Kafka on the way out), the broker last.
+  for ((i=${#pids[@]}-1; i>=1; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
+  for ((i=${#pids[@]}-1; i>=1; i--)); do wait "${pids[i]}" 2>/dev/null || true; done
+  kill -TERM "${pids[0]}" 2>/dev/null || true
   wait 2>/dev/null || true
+  exit "$rc"
 }
-trap cleanup INT TERM EXIT
+trap cleanup EXIT
+trap 'exit 0' INT TERM
 
 start() { # name, command...
   local name=$1; shift
@@ -33,7 +43,9 @@ start() { # name, command...
 }
 
 echo "make run: embedded Kafka (kfake, single unreplicated broker for trying mxwarden out) on $KAFKA"
-start devkafka "$BIN/devkafka" -addr "$KAFKA" -data "$RUN/kafka"
+# In its own session, so a Ctrl-C reaches the services but not the broker,
+# which is stopped last, once they have flushed.
+start devkafka setsid "$BIN/devkafka" -addr "$KAFKA" -data "$RUN/kafka"
 common=(--set "kafka.brokers=$KAFKA" --set log.format=text)
 
 # The enforcer's stdout carries the BAN / UNBAN lines: show them here.
@@ -50,7 +62,7 @@ echo "make run: waiting for the first ban (the abusive sender starts after 3 s).
 abuser=newsletter@cheap-leads.example
 map="$RUN/maps/sender_access"
 for _ in $(seq 1 60); do
-  if [ -s "$map" ] && grep -q "$abuser" "$map"; then break; fi
+  if [ -s "$map" ] && grep -q "$abuser" "$map" && (exec 3<>"/dev/tcp/${POLICY%:*}/${POLICY##*:}") 2>/dev/null; then break; fi
   sleep 1
 done
 if ! { [ -s "$map" ] && grep -q "$abuser" "$map"; }; then
@@ -58,6 +70,7 @@ if ! { [ -s "$map" ] && grep -q "$abuser" "$map"; }; then
   exit 1
 fi
 echo
+echo "make run: first ban $(( $(date +%s) - t0 )) s after the pipeline started"
 echo "make run: Postfix access map $map:"
 sed 's/^/    /' "$map"
 echo
