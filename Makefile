@@ -61,10 +61,10 @@ fmt: ## gofmt every file
 lint: check ## vet and format checks
 
 .PHONY: tidy
-tidy: ## go mod tidy every module, then go work sync
-	@for m in $(MODULES); do (cd $$m && GOFLAGS=-mod=mod go mod tidy) || exit 1; done
-	cd tools && GOWORK=off GOFLAGS=-mod=mod go mod tidy
+tidy: ## go work sync, then go mod tidy every module (so each go.sum is complete for GOWORK=off builds)
 	GOFLAGS=-mod=mod go work sync
+	@for m in $(MODULES); do (cd $$m && GOWORK=off GOFLAGS=-mod=mod go mod tidy) || exit 1; done
+	cd tools && GOWORK=off GOFLAGS=-mod=mod go mod tidy
 
 .PHONY: bench
 bench: ## print the performance figures of DESIGN.md's Targets
