@@ -52,7 +52,7 @@ func ParseCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) erro
 	if len(files) == 0 {
 		files = []string{"-"}
 	}
-	var lines, rejected int
+	var lines, rejected, other int
 	for _, name := range files {
 		var r io.Reader = stdin
 		if name != "-" {
@@ -73,12 +73,16 @@ func ParseCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) erro
 			}
 			id := fmt.Sprintf("%s:%s:%d", *host, name, off)
 			if err := p.Feed(line, id, emit); err != nil {
-				rejected++
 				var le *parse.LineError
 				kind := "unparseable"
 				if errors.As(err, &le) {
 					kind = le.Kind
 				}
+				if kind == parse.KindUnknownProgram {
+					other++ // amavis, dovecot... in a shared log: not an error
+					return werr
+				}
+				rejected++
 				fmt.Fprintf(stderr, "%s:%d: %s: %v\n", name, n, kind, err)
 			}
 			return werr
@@ -93,6 +97,6 @@ func ParseCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) erro
 	if werr != nil {
 		return fmt.Errorf("write events: %w", werr)
 	}
-	fmt.Fprintf(stderr, "parsed %d lines, %d rejected, %d messages still in flight\n", lines, rejected, p.Pending())
+	fmt.Fprintf(stderr, "parsed %d lines, %d rejected, %d of other programs, %d messages still in flight\n", lines, rejected, other, p.Pending())
 	return nil
 }
