@@ -4,6 +4,7 @@
 //	ingest [run] [--config FILE] [--set key=value]...   follow source.file into Kafka
 //	ingest parse [--format postfix|exim] [--host H] [FILE...]   log lines in, event JSON lines out
 //	ingest demo --out FILE [--rate N] [--duration D]     write a live demo Postfix log
+//	ingest queue [--command CMD] [--format F]          sample the MTA queue once, print it as JSON
 package main
 
 import (
@@ -19,6 +20,7 @@ import (
 	"github.com/mxwarden/mxwarden/pkg/metrics"
 	"github.com/mxwarden/mxwarden/services/ingest/internal/demo"
 	"github.com/mxwarden/mxwarden/services/ingest/internal/ingest"
+	"github.com/mxwarden/mxwarden/services/ingest/internal/queue"
 )
 
 func main() {
@@ -55,6 +57,8 @@ func run(ctx context.Context, args []string, environ func() []string, stdin io.R
 		return ingest.ParseCommand(args, stdin, stdout, stderr)
 	case "demo":
 		return demo.Command(ctx, args, stdout, stderr)
+	case "queue":
+		return queue.Command(ctx, args, stdout, stderr)
 	case "help", "-h", "--help":
 		_, err := io.WriteString(stdout, usage)
 		return err
@@ -66,4 +70,6 @@ const usage = `usage:
   ingest [run] [--config FILE] [--set key=value]...         follow source.file and produce events to Kafka
   ingest parse [--format postfix|exim] [--host H] [FILE...]  parse log files (or stdin) into event JSON lines
   ingest demo --out FILE [--rate N] [--duration D]           write a live demo Postfix log
+  ingest queue [--command "postqueue -j"] [--format postfix-json|count] [--host H]
+                                                             sample the MTA queue once, print the sample as JSON
 `

@@ -1,6 +1,7 @@
 package mta
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -42,6 +43,7 @@ func TestPostfix(t *testing.T) {
 	want := expected()
 	waitLog(t, pf.maillog, 60*time.Second, func(log string) []string { return postfixPending(log, want) })
 	logged := time.Now()
+	checkQueueSample(t, pf)
 	pf.stop(t)
 	stopped := time.Now()
 	// The MTA side: each outcome is in the log exactly once (no retry).
@@ -248,5 +250,33 @@ func (p *postfix) stop(t *testing.T) {
 			t.Fatalf("postfix master %d still running 20s after postfix stop", pid)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// checkQueueSample runs `ingest queue` against the instance's real
+// `postqueue -j`: the messages with a deferred recipient (greylisted,
+// rate limited, and the multi-recipient one) wait in the deferred queue.
+func checkQueueSample(t *testing.T, pf *postfix) {
+	t.Helper()
+	out, err := exec.Command(ingestBinary(t), "queue", "--host", "mx-test",
+		"--command", "/usr/sbin/postqueue -c "+pf.config+" -j").CombinedOutput()
+	if err != nil {
+		t.Fatalf("ingest queue: %v\n%s", err, out)
+	}
+	var q struct {
+		Host   string         `json:"host"`
+		Queues map[string]int `json:"queues"`
+		Total  int            `json:"total"`
+		Top    []struct {
+			Name  string `json:"name"`
+			Count int    `json:"count"`
+		} `json:"top_senders"`
+	}
+	if err := json.Unmarshal(out, &q); err != nil {
+		t.Fatalf("ingest queue output %q: %v", out, err)
+	}
+	t.Logf("queue sample: %s", strings.TrimSpace(string(out)))
+	if q.Host != "mx-test" || q.Queues["deferred"] != 3 || q.Total != 3 || len(q.Top) != 3 {
+		t.Errorf("queue sample: want 3 deferred messages from 3 senders, got %s", out)
 	}
 }

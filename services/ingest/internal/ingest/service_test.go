@@ -152,7 +152,9 @@ func TestRunFileToKafka(t *testing.T) {
 func TestConfig(t *testing.T) {
 	cfg := Default()
 	_, err := config.Load([]string{"--set", "source.file=/var/log/mail.log"},
-		func() []string { return []string{"MXWARDEN_INGEST_SYSLOG_UDP=127.0.0.1:5514", "MXWARDEN_INGEST_SOURCE_BACKFILL=a.gz,b"} },
+		func() []string {
+			return []string{"MXWARDEN_INGEST_SYSLOG_UDP=127.0.0.1:5514", "MXWARDEN_INGEST_SOURCE_BACKFILL=a.gz,b"}
+		},
 		"MXWARDEN_INGEST_", &cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -8,8 +8,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"sort"
 	"strconv"
@@ -163,4 +165,36 @@ func truncate(b []byte) string {
 		b = b[:80]
 	}
 	return string(b)
+}
+
+// Command implements `ingest queue`: one sample, printed as a JSON line
+// (the record ingest publishes to the queue topic).
+func Command(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("queue", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	command := fs.String("command", "postqueue -j", "queue command, split on spaces")
+	format := fs.String("format", FormatPostfixJSON, "its output: postfix-json or count")
+	host := fs.String("host", "", "host name in the sample (default: this machine's)")
+	mta := fs.String("mta", "postfix", "MTA name in the sample")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	fields := strings.Fields(*command)
+	if len(fields) == 0 {
+		return errors.New("--command is empty")
+	}
+	if *host == "" {
+		*host, _ = os.Hostname()
+	}
+	s := &Sampler{Command: fields[0], Args: fields[1:], Format: *format, MTA: *mta, Host: *host}
+	q, err := s.Sample(ctx)
+	if err != nil {
+		return err
+	}
+	b, err := event.MarshalQueueSample(q)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "%s\n", b)
+	return err
 }
