@@ -26,6 +26,21 @@
 // line); fields in the binary form (values holding a newline) are not
 // supported.
 //
+// Exim writing to syslog splits a line longer than 870 bytes, or holding
+// newlines, into several messages marked "[1/3] ", "[2/3] ", "[3/3] "
+// ("[n\m] " for a part that ended at a newline). The parts are held per
+// host, program and pid, and the whole line is parsed when its last part
+// comes (its events take the id of that part's line), up to its first
+// newline (what follows is the reject log's header listing, whose copy of
+// a rejection yields no second event). A part that does not follow the
+// one before it is refused as unparseable and the line it belonged to is
+// dropped, as is a line whose process logs an unmarked line before its
+// last part (counted as messages_split_dropped). At most 256 lines are
+// reassembled at once, each cut at MaxLineLen (and then reported as
+// truncated); Expire drops those older than PendingTTL. Lines in flight
+// are not part of Snapshot: after a restart, the rest of a line split
+// across the checkpoint is refused.
+//
 // # Joining
 //
 // Postfix logs a message's life across daemons, keyed by queue id (short

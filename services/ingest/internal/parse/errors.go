@@ -56,4 +56,5 @@ var (
 	errHostileMsg    = &LineError{KindHostileField, "message carries a hostile sender or login"}
 	errPostfixFields = &LineError{KindUnparseable, "postfix line without its mandatory fields"}
 	errEximFields    = &LineError{KindUnparseable, "exim line without its mandatory fields"}
+	errEximPart      = &LineError{KindUnparseable, "exim syslog part out of sequence: an earlier part of its line is missing"}
 )

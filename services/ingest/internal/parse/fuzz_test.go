@@ -92,9 +92,17 @@ func fuzzLines(t *testing.T, data []byte, format string) {
 			t.Fatalf("event changed after its line's buffer was reused:\n%s\n%s", encoded[i], b)
 		}
 	}
+	if len(p.splits) > maxSplits {
+		t.Fatalf("%d split lines in flight > %d", len(p.splits), maxSplits)
+	}
+	for _, s := range p.splits {
+		if len(s.buf) > 2048 {
+			t.Fatalf("split line of %d bytes held > MaxLineLen", len(s.buf))
+		}
+	}
 	p.Expire(time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), emit)
-	if p.Pending() != 0 {
-		t.Fatalf("pending %d after final Expire", p.Pending())
+	if p.Pending() != 0 || len(p.splits) != 0 {
+		t.Fatalf("pending %d, split lines %d after final Expire", p.Pending(), len(p.splits))
 	}
 }
 
@@ -104,6 +112,19 @@ func FuzzPostfix(f *testing.F) {
 }
 
 func FuzzExim(f *testing.F) {
-	seedFuzz(f, "exim")
+	seedFuzz(f, "exim") // syslog-split.log: lines split for syslog, see eximSyslogParts
+	// Whole split lines (seedFuzz pairs only consecutive lines): a
+	// rejection after DATA with the reject log's copy, and two processes
+	// interleaving their parts.
+	var b strings.Builder
+	for _, text := range []string{eximLong0214 + "\n", eximLong0214 + "\nEnvelope-from: <x@y.x>\nP Received: from [127.0.0.1] (helo=test)\n\tby myhost.test.ex\n"} {
+		for _, part := range eximSyslogParts(text, maxSplitLen) {
+			b.WriteString("Mar  2 09:44:33 mx exim[6001]: " + part + "\n")
+		}
+	}
+	f.Add([]byte(b.String()))
+	a, c := eximSyslogParts(eximLong4130+"\n", maxSplitLen), eximSyslogParts(eximLong0214+"\n", maxSplitLen)
+	f.Add([]byte("2026-03-02 09:44:33 mx exim4[1]: " + a[0] + "\n2026-03-02 09:44:33 mx exim4[2]: " + c[0] +
+		"\n2026-03-02 09:44:33 mx exim4[1]: " + a[1] + "\n2026-03-02 09:44:33 mx exim4[2]: " + c[1]))
 	f.Fuzz(func(t *testing.T, data []byte) { fuzzLines(t, data, FormatExim) })
 }

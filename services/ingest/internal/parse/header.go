@@ -11,6 +11,7 @@ type header struct {
 	ts   time.Time
 	host string
 	prog string // syslog tag without "[pid]:", "" for an Exim mainlog line
+	pid  string // the pid of the syslog tag (RFC 5424 PROCID), "" if none
 	msg  string
 	exim bool // Exim mainlog framing: msg starts after the Exim timestamp (and pid)
 }
@@ -48,6 +49,7 @@ func (c *tsCache) set(k1, k2 string, t time.Time) {
 //	2026-11-26T17:30:58.123456+00:00 host prog[pid]: msg      rsyslog high precision, journalctl -o short-iso
 //	2026-11-26 17:30:58[.mmm] [+hhmm] [[pid]] msg            Exim mainlog (optionally "host exim[pid]: " after the pid)
 //	host exim[pid]: 2026-11-26 17:30:58 msg                  journald short without its own timestamp (Exim only)
+//	host exim[pid]: [2/3] msg                                the same, a later part of a split line (see eximPart)
 func (p *Parser) parseHeader(s string) (header, *LineError) {
 	if len(s) == 0 {
 		return header{}, errEmpty
@@ -128,43 +130,45 @@ func (p *Parser) hostAndTag(h header, s string) (header, *LineError) {
 		return header{}, errNoTag
 	}
 	if i >= 2 && s[i-1] == ':' && (s[i-2] == ']' || strings.HasPrefix(s, "postfix")) {
-		prog, rest, ok := splitTag(s)
+		prog, pid, rest, ok := splitTag(s)
 		if ok {
-			h.prog, h.msg = prog, rest
+			h.prog, h.pid, h.msg = prog, pid, rest
 			return h, nil
 		}
 	}
 	h.host = s[:i]
 	s = trimLeftSpace(s[i:])
-	prog, rest, ok := splitTag(s)
+	prog, pid, rest, ok := splitTag(s)
 	if !ok {
 		return header{}, errNoTag
 	}
-	h.prog, h.msg = prog, rest
+	h.prog, h.pid, h.msg = prog, pid, rest
 	return h, nil
 }
 
-// splitTag splits "prog[pid]: msg" (or "prog: msg") into prog and msg.
-func splitTag(s string) (prog, msg string, ok bool) {
+// splitTag splits "prog[pid]: msg" (or "prog: msg") into prog, pid and
+// msg.
+func splitTag(s string) (prog, pid, msg string, ok bool) {
 	i := strings.IndexByte(s, ':')
 	if i <= 0 {
-		return "", "", false
+		return "", "", "", false
 	}
 	tag := s[:i]
 	if strings.IndexByte(tag, ' ') >= 0 {
-		return "", "", false
+		return "", "", "", false
 	}
 	msg = s[i+1:]
 	if len(msg) > 0 && msg[0] == ' ' {
 		msg = msg[1:]
 	}
 	if j := strings.IndexByte(tag, '['); j >= 0 {
+		pid = strings.TrimSuffix(tag[j+1:], "]")
 		tag = tag[:j]
 	}
 	if tag == "" {
-		return "", "", false
+		return "", "", "", false
 	}
-	return tag, msg, true
+	return tag, pid, msg, true
 }
 
 func (p *Parser) parseRFC5424(s string) (header, *LineError) {
@@ -216,6 +220,9 @@ func (p *Parser) parseRFC5424(s string) (header, *LineError) {
 		return header{}, errNoTag
 	}
 	h.prog = f[2]
+	if f[3] != "-" {
+		h.pid = f[3]
+	}
 	h.msg = s
 	return h, nil
 }
@@ -243,8 +250,8 @@ func (p *Parser) parseEximHeader(s string) (header, *LineError) {
 	}
 	// "host exim[pid]: msg" (Exim writing to a syslog-formatted file).
 	if i := strings.IndexByte(s, ' '); i > 0 && i+1 < len(s) {
-		if prog, rest, ok := splitTag(s[i+1:]); ok && isEximProg(prog) {
-			h.host = s[:i]
+		if prog, pid, rest, ok := splitTag(s[i+1:]); ok && isEximProg(prog) {
+			h.host, h.prog, h.pid = s[:i], prog, pid
 			s = rest
 		}
 	}
@@ -252,13 +259,16 @@ func (p *Parser) parseEximHeader(s string) (header, *LineError) {
 	return h, nil
 }
 
-// parseJournalShort handles "host exim[pid]: 2026-11-26 17:30:58 msg".
+// parseJournalShort handles "host exim[pid]: 2026-11-26 17:30:58 msg",
+// and the parts of such a line that Exim split for syslog ("host
+// exim[pid]: [2/3] msg", without a timestamp but that of the first part's
+// text, see eximPart).
 func (p *Parser) parseJournalShort(s string) (header, *LineError) {
 	i := strings.IndexByte(s, ' ')
 	if i <= 0 {
 		return header{}, errNoFraming
 	}
-	prog, rest, ok := splitTag(s[i+1:])
+	prog, pid, rest, ok := splitTag(s[i+1:])
 	if !ok {
 		return header{}, errNoFraming
 	}
@@ -268,8 +278,13 @@ func (p *Parser) parseJournalShort(s string) (header, *LineError) {
 			return header{}, err
 		}
 		h.exim = isEximProg(prog)
-		h.host, h.prog = s[:i], prog
+		h.host, h.prog, h.pid = s[:i], prog, pid
 		return h, nil
+	}
+	if isEximProg(prog) {
+		if _, _, _, _, ok := splitMarker(rest); ok {
+			return header{host: s[:i], prog: prog, pid: pid, msg: rest}, nil
+		}
 	}
 	return header{}, errNoFraming
 }

@@ -30,7 +30,10 @@ type Parser struct {
 
 	classicTS, isoTS, eximTS tsCache
 	yearCache                yearCache
-	jr                       journalEntry // journalctl -o export entry being read
+	jr                       journalEntry            // journalctl -o export entry being read
+	splits                   map[splitKey]*eximSplit // Exim lines split for syslog being reassembled
+	splitSeq                 uint64
+	splitSpare               []byte // the buffer of the last line reassembled, for the next
 	watermark                time.Time
 
 	// The line being fed: [lineLo, lineHi) is its memory, see own.
@@ -135,6 +138,14 @@ func (p *Parser) dispatch(hp *header, id string, emit func(*event.DeliveryEvent)
 			p.count(kOtherProgram)
 			return errWrongMTA
 		}
+		if h.prog != "" { // "2026-11-26 17:30:58 host exim[pid]: ...": a syslog daemon's file
+			if (h.msg != "" && h.msg[0] == '[') || len(p.splits) > 0 {
+				if handled, err := p.eximPart(&h, id, emit); handled {
+					return err
+				}
+			}
+			return p.eximSyslog(&h, id, emit)
+		}
 		return p.exim(&h, id, emit)
 	}
 	prog := h.prog
@@ -155,13 +166,12 @@ func (p *Parser) dispatch(hp *header, id string, emit func(*event.DeliveryEvent)
 			p.count(kOtherProgram)
 			return errWrongMTA
 		}
-		// Exim writing to syslog may keep its own timestamp.
-		if m := h.msg; len(m) >= 19 && isDigit(m[0]) && m[4] == '-' && m[10] == ' ' {
-			if ts, n, ok := p.parseEximTime(m); ok {
-				h.ts, h.msg = ts, trimLeftSpace(m[n:])
+		if (h.msg != "" && h.msg[0] == '[') || len(p.splits) > 0 {
+			if handled, err := p.eximPart(&h, id, emit); handled {
+				return err
 			}
 		}
-		return p.exim(&h, id, emit)
+		return p.eximSyslog(&h, id, emit)
 	}
 	p.count(kOtherProgram)
 	if p.opts.IgnoreOtherPrograms {

@@ -123,6 +123,8 @@ func (p *Parser) forget(m *msg) {
 // Expire gives up on the messages whose last line is older than
 // PendingTTL before now (event time), emitting what is known about them
 // (see giveUp), and forgets them. It returns how many messages expired.
+// Exim lines split for syslog whose first part is that old and whose last
+// part never came are dropped too (counted as messages_split_dropped).
 // Call it regularly with the event time of the input (Watermark for a
 // replay, the latest line's time for a live follower).
 func (p *Parser) Expire(now time.Time, emit func(*event.DeliveryEvent)) int {
@@ -135,6 +137,9 @@ func (p *Parser) Expire(now time.Time, emit func(*event.DeliveryEvent)) int {
 		n++
 	}
 	p.stats[kMsgExpired] += uint64(n)
+	if len(p.splits) > 0 {
+		p.expireSplits(cutoff)
+	}
 	return n
 }
 

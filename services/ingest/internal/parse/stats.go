@@ -3,8 +3,9 @@ package parse
 // lineKind is what Feed made of one line. Every line counts under exactly
 // one of the kinds up to kUnrecognized; rejected lines also count under
 // one "rejected_" key (the LineError kind), truncated lines under
-// "rejected_truncated" too; the last two keys count joined messages given
-// up. The names are the keys of Stats.
+// "rejected_truncated" too; the "messages_" keys count joined messages
+// given up and Exim lines whose syslog parts could not all be gathered.
+// The names are the keys of Stats.
 type lineKind uint8
 
 const (
@@ -31,6 +32,7 @@ const (
 	kEximReject    // "rejected RCPT", "rejected after DATA", ...
 	kEximOther     // understood Exim noise: connections, queue runs, TLS, frozen...
 	kEximUnknown   // an Exim line with a message id and flag that could not be read
+	kEximPart      // a part of an Exim line split for syslog ("[2/3] ..."), held until its last part (which counts under the kind of the whole line)
 	// Lines from other programs.
 	kOtherProgram
 	// Field lines of journald's export format (their entry's message is
@@ -47,6 +49,10 @@ const (
 	// Joined messages that ended without their final line.
 	kMsgExpired // given up by Expire after PendingTTL
 	kMsgEvicted // evicted to stay within MaxPending
+	// Exim lines split for syslog whose parts never all arrived: the parts
+	// held are dropped (a part missing or out of order, or given up by
+	// Expire or to stay within maxSplits).
+	kSplitDropped
 	numKinds
 )
 
@@ -72,6 +78,7 @@ var kindNames = [numKinds]string{
 	kEximReject:        "exim_reject",
 	kEximOther:         "exim_other",
 	kEximUnknown:       "exim_unknown",
+	kEximPart:          "exim_part",
 	kOtherProgram:      "other_program",
 	kJournalField:      "journal_field",
 	kUnrecognized:      "unrecognized",
@@ -82,6 +89,7 @@ var kindNames = [numKinds]string{
 	kErrHostileField:   "rejected_" + KindHostileField,
 	kMsgExpired:        "messages_expired",
 	kMsgEvicted:        "messages_evicted",
+	kSplitDropped:      "messages_split_dropped",
 }
 
 func errKind(e *LineError) lineKind {
@@ -105,11 +113,13 @@ func StatNames() []string {
 }
 
 // Stats returns counters by kind: every line fed counts under exactly one
-// line kind (postfix_*, exim_*, other_program, unrecognized: their sum is
-// the number of lines fed); every line Feed rejected also counts under
-// "rejected_<LineError kind>"; "messages_expired" and "messages_evicted"
-// count joined messages given up by Expire or MaxPending. Keys are the
-// fixed set of StatNames; the map is a copy.
+// line kind (postfix_*, exim_*, other_program, journal_field,
+// unrecognized: their sum is the number of lines fed); every line Feed
+// rejected also counts under "rejected_<LineError kind>";
+// "messages_expired" and "messages_evicted" count joined messages given up
+// by Expire or MaxPending, "messages_split_dropped" Exim lines split for
+// syslog that could not be reassembled (their parts held so far are
+// dropped). Keys are the fixed set of StatNames; the map is a copy.
 func (p *Parser) Stats() map[string]uint64 {
 	m := make(map[string]uint64, numKinds)
 	for k, n := range p.stats {
