@@ -77,6 +77,22 @@ func runPipeline(t *testing.T, brokers string) {
 		"--set", "source.file="+logFile, "--set", "source.checkpoint_file="+filepath.Join(dir, "ingest.checkpoint"),
 		"--set", "source.host=mx1", "--set", "source.poll=20ms")...)...)
 
+	// The enforcer binds the policy port once it has caught up with the bans
+	// topic; bans it reads during that catch-up are not printed. Wait for
+	// it, so the ban below arrives live and is printed.
+	ready := time.Now().Add(60 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", policyAddr, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(ready) {
+			t.Fatalf("enforcer policy server never came up: %v; enforcer output:\n%s", err, enf.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
 	// Write the log the way Postfix does, line by line.
 	f, err := os.OpenFile(logFile, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
