@@ -12,6 +12,7 @@ import (
 	"github.com/mxwarden/mxwarden/pkg/event"
 	"github.com/mxwarden/mxwarden/pkg/kafka"
 	"github.com/mxwarden/mxwarden/services/detector/internal/ban"
+	"github.com/mxwarden/mxwarden/services/detector/internal/dedup"
 	"github.com/mxwarden/mxwarden/services/detector/internal/rules"
 )
 
@@ -42,6 +43,9 @@ type Config struct {
 	// Ban shapes the bans made from verdicts: ttl (default 24h) and
 	// max_ttl (default 720h).
 	Ban ban.Config `koanf:"ban"`
+	// Dedup bounds the per-partition memory of processed event ids:
+	// max_ids (default 1,000,000; 0 disables deduplication). See DedupSlack.
+	Dedup dedup.Config `koanf:"dedup"`
 	// Rules has one section per rule.
 	Rules rules.Config `koanf:"rules"`
 }
@@ -66,6 +70,7 @@ func Default() Config {
 		TicketURL:     "https://example.com/tickets",
 		MaxFutureSkew: 15 * time.Minute,
 		Ban:           ban.DefaultConfig(),
+		Dedup:         dedup.DefaultConfig(),
 		Rules:         rules.DefaultConfig(),
 	}
 }
@@ -99,6 +104,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("max_future_skew %s: must not be negative", c.MaxFutureSkew))
 	}
 	add("ban", c.Ban.Validate())
+	add("dedup", c.Dedup.Validate())
 	if err := c.Rules.Validate(); err != nil {
 		errs = append(errs, err)
 	} else if len(errs) == 0 {

@@ -35,6 +35,7 @@ func TestConfigDefaults(t *testing.T) {
 	ir := cfg.Rules.InvalidRecipients
 	if cfg.HTTP.Addr != "127.0.0.1:9102" || cfg.Group != "mxwarden-detector" || cfg.TicketURL != "https://example.com/tickets" ||
 		cfg.Ban.TTL != 24*time.Hour || cfg.Ban.MaxTTL != 720*time.Hour ||
+		cfg.Dedup.MaxIDs != 1_000_000 ||
 		!ir.Enabled || ir.Shadow || ir.Window != time.Hour || ir.Buckets != 12 || ir.MinAttempts != 20 || ir.Ratio != 0.5 {
 		t.Fatalf("defaults: %+v", cfg)
 	}
@@ -56,6 +57,7 @@ rules:
 	cfg, err := load(t, []string{"--config", file, "--set", "rules.invalid_recipients.shadow=true", "--set", "group=from-set"},
 		"MXWARDEN_DETECTOR_RULES_INVALID_RECIPIENTS_MIN_ATTEMPTS=70",
 		"MXWARDEN_DETECTOR_BAN_MAX_TTL=48h",
+		"MXWARDEN_DETECTOR_DEDUP_MAX_IDS=5000",
 		"MXWARDEN_DETECTOR_GROUP=from-env",
 		"MXWARDEN_DETECTOR_HTTP_ADDR=",
 		"OTHER_VARIABLE=ignored",
@@ -75,6 +77,8 @@ rules:
 		t.Error("shadow from --set lost")
 	case cfg.Ban.TTL != 12*time.Hour || cfg.Ban.MaxTTL != 48*time.Hour:
 		t.Errorf("ban %+v", cfg.Ban)
+	case cfg.Dedup.MaxIDs != 5000:
+		t.Errorf("dedup.max_ids %d from env", cfg.Dedup.MaxIDs)
 	case cfg.HTTP.Addr != "":
 		t.Errorf("http.addr %q: env must be able to empty it", cfg.HTTP.Addr)
 	case cfg.TicketURL != "https://help.example.org/t":
@@ -131,6 +135,8 @@ func TestConfigInvalid(t *testing.T) {
 		{"http addr", "http.addr=localhost", "http.addr"},
 		{"group", "group=", "group: must not be empty"},
 		{"future skew", "max_future_skew=-1s", "max_future_skew"},
+		{"dedup negative", "dedup.max_ids=-1", "dedup: max_ids -1"},
+		{"dedup huge", "dedup.max_ids=1000000000", "dedup: max_ids 1000000000"},
 		{"log level", "log.level=loud", "log.level"},
 		{"brokers", "kafka.brokers=nohostport", "kafka.brokers"},
 	}

@@ -12,6 +12,9 @@
 //	                                   verdict ──► mail.verdicts (key kind:subject)
 //	                                   ban     ──► mail.bans     (key kind:subject)
 //
+// Process first skips an event whose id its partition already processed
+// (package dedup): delivery into mail.events is at least once.
+//
 // Determinism: a Processor's output depends only on the order of its input
 // (event time, never the wall clock, except to refuse events from the
 // future), so a replay of a partition's events reproduces its verdicts and

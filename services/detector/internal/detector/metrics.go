@@ -15,6 +15,9 @@ const (
 
 type serviceMetrics struct {
 	events        prometheus.Counter
+	duplicates    prometheus.Counter
+	dedupIDs      prometheus.Gauge
+	dedupDropped  prometheus.Counter
 	verdicts      *prometheus.CounterVec
 	suppressed    *prometheus.CounterVec
 	bans          prometheus.Counter
@@ -33,6 +36,18 @@ func newServiceMetrics(reg prometheus.Registerer, lag func() float64) *serviceMe
 		events: f.NewCounter(prometheus.CounterOpts{
 			Name: "mxwarden_detector_events_processed_total",
 			Help: "Delivery events run through the rules.",
+		}),
+		duplicates: f.NewCounter(prometheus.CounterOpts{
+			Name: "mxwarden_detector_events_duplicate_total",
+			Help: "Delivery events skipped because their partition already processed an event with the same id (at-least-once redelivery).",
+		}),
+		dedupIDs: f.NewGauge(prometheus.GaugeOpts{
+			Name: "mxwarden_detector_dedup_ids",
+			Help: "Event ids remembered for deduplication, over the partitions this instance owns.",
+		}),
+		dedupDropped: f.NewCounter(prometheus.CounterOpts{
+			Name: "mxwarden_detector_dedup_ids_dropped_total",
+			Help: "Event ids forgotten because dedup.max_ids was reached before the rules' window passed them; a repeat of one would be counted again.",
 		}),
 		verdicts: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "mxwarden_detector_verdicts_total",

@@ -41,18 +41,20 @@ type ReplayOptions struct {
 
 // ReplayStats count what a replay read and wrote.
 type ReplayStats struct {
-	Lines    int // non-blank input lines
-	Events   int // lines processed as events
-	Invalid  int // lines that failed to decode or validate, or came from the future
-	Verdicts int
-	Bans     int
+	Lines      int // non-blank input lines
+	Events     int // lines that were valid events, repeats included
+	Duplicates int // of Events, repeats of an event id already processed, ignored
+	Invalid    int // lines that failed to decode or validate, or came from the future
+	Verdicts   int
+	Bans       int
 }
 
 // Replay runs the rules over event JSON lines in event time, without Kafka,
 // and writes verdicts (or bans) as JSON lines. The output order is the
 // input order of the events that caused them, so the same input always
-// gives the same bytes. Invalid lines are reported and counted, never
-// fatal; only I/O errors are.
+// gives the same bytes. Repeats of an event id already processed are
+// ignored (and counted), as in `detector run`, within the same bounds.
+// Invalid lines are reported and counted, never fatal; only I/O errors are.
 func Replay(ctx context.Context, cfg Config, opts ReplayOptions) (ReplayStats, error) {
 	var st ReplayStats
 	now := opts.Now
@@ -81,7 +83,7 @@ func Replay(ctx context.Context, cfg Config, opts ReplayOptions) (ReplayStats, e
 	if rep.n > maxReported {
 		rep.printf("%d more invalid lines not shown\n", rep.n-maxReported)
 	}
-	rep.printf("replay: %d lines, %d events, %d invalid, %d verdicts, %d bans\n", st.Lines, st.Events, st.Invalid, st.Verdicts, st.Bans)
+	rep.printf("replay: %d lines, %d events (%d duplicates ignored), %d invalid, %d verdicts, %d bans\n", st.Lines, st.Events, st.Duplicates, st.Invalid, st.Verdicts, st.Bans)
 	return st, nil
 }
 
@@ -119,12 +121,13 @@ func replayOne(ctx context.Context, name string, opts ReplayOptions, proc *Proce
 			continue
 		}
 		st.Lines++
+		processed := false
 		if err == nil {
 			var ev *event.DeliveryEvent
 			ev, err = event.UnmarshalEvent(line)
 			if err == nil {
 				out.Reset()
-				err = proc.Process(ev, out)
+				processed, err = proc.Process(ev, out)
 			}
 		}
 		if err != nil {
@@ -133,6 +136,10 @@ func replayOne(ctx context.Context, name string, opts ReplayOptions, proc *Proce
 			continue
 		}
 		st.Events++
+		if !processed {
+			st.Duplicates++
+			continue
+		}
 		if err := writeOutput(w, out, opts.Bans, st); err != nil {
 			return err
 		}

@@ -35,6 +35,9 @@ var scenarioExpect = map[string]struct {
 		levels:   []int{1, 2, 3, 1},
 	},
 	"window_edges": {verdicts: []string{"gina@shuffle.example ban"}, levels: []int{1}},
+	// The hammer's events with three slices repeated (ingest re-reading
+	// after crashes): the same verdict and ban, byte for byte (TestDuplicatesScenario).
+	"duplicates": {verdicts: []string{"list@bulk-sender.example ban"}, levels: []int{1}},
 }
 
 // TestScenarios replays testdata/scenarios/<name>/events.jsonl with the

@@ -46,6 +46,10 @@ const (
 // (BlockRebalanceOnPoll). A crash therefore never loses an event's output,
 // and may at worst produce it twice.
 //
+// Duplicates: a record whose event id its partition's Processor already
+// processed is skipped (counted in events_duplicate_total, not dead-lettered),
+// so the repeats at-least-once delivery brings are not counted twice.
+//
 // State: one Processor per owned partition, in memory. A revoked or lost
 // partition's state is dropped with it; a partition assigned again starts
 // empty from the committed offset. Persisting state across restarts and
@@ -74,6 +78,7 @@ type partitionState struct {
 	proc       *Processor
 	late       map[string]uint64
 	suppressed map[string]uint64
+	dropped    uint64 // event ids forgotten for dedup.max_ids
 }
 
 // New builds the service; cfg must be valid (config.Load validates it).
@@ -231,11 +236,12 @@ func (s *Service) process(fetches kgo.Fetches) ([]*kgo.Record, *Output, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var (
-		recs   []*kgo.Record
-		out    Output
-		events int
-		newest time.Time
-		err    error
+		recs       []*kgo.Record
+		out        Output
+		events     int
+		duplicates int
+		newest     time.Time
+		err        error
 	)
 	topics := s.cfg.Kafka.Topics
 	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
@@ -247,12 +253,17 @@ func (s *Service) process(fetches kgo.Fetches) ([]*kgo.Record, *Output, error) {
 			return
 		}
 		for _, r := range fp.Records {
+			processed := false
 			ev, perr := event.UnmarshalEvent(r.Value)
 			if perr == nil {
-				perr = ps.proc.Process(ev, &out)
+				processed, perr = ps.proc.Process(ev, &out)
 			}
 			if perr != nil {
 				recs = append(recs, s.deadLetter(r, perr))
+				continue
+			}
+			if !processed {
+				duplicates++
 				continue
 			}
 			events++
@@ -281,6 +292,7 @@ func (s *Service) process(fetches kgo.Fetches) ([]*kgo.Record, *Output, error) {
 		recs = append(recs, &kgo.Record{Topic: topics.Bans, Key: []byte(b.Key()), Value: val})
 	}
 	s.m.events.Add(float64(events))
+	s.m.duplicates.Add(float64(duplicates))
 	if !newest.IsZero() && newest.UnixNano() > s.newest.Load() {
 		s.newest.Store(newest.UnixNano())
 	}
@@ -307,7 +319,12 @@ func (s *Service) partition(p int32) (*partitionState, error) {
 // Callers hold s.mu.
 func (s *Service) updateStateMetrics() {
 	tracked := map[string]int{}
+	ids := 0
 	for _, ps := range s.parts {
+		d := ps.proc.Dedup()
+		ids += d.IDs
+		s.m.dedupDropped.Add(float64(d.Dropped - ps.dropped))
+		ps.dropped = d.Dropped
 		for _, st := range ps.proc.Stats() {
 			tracked[st.Rule] += st.Tracked
 			s.m.late.WithLabelValues(st.Rule).Add(float64(st.Late - ps.late[st.Rule]))
@@ -318,6 +335,7 @@ func (s *Service) updateStateMetrics() {
 	for _, rule := range s.codes {
 		s.m.tracked.WithLabelValues(rule).Set(float64(tracked[rule]))
 	}
+	s.m.dedupIDs.Set(float64(ids))
 	s.m.partitions.Set(float64(len(s.parts)))
 }
 

@@ -58,23 +58,8 @@ func TestRunKafka(t *testing.T) {
 	}
 
 	// The hammer scenario's events, keyed by account, plus two bad records.
-	var recs []*kgo.Record
-	f, err := os.Open(hammerEvents)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(f)
-	events := 0
-	for sc.Scan() {
-		ev, err := event.UnmarshalEvent(sc.Bytes())
-		if err != nil {
-			t.Fatal(err)
-		}
-		val, _ := event.MarshalEvent(ev)
-		recs = append(recs, &kgo.Record{Topic: cfg.Kafka.Topics.Events, Key: []byte(ev.Account()), Value: val})
-		events++
-	}
-	f.Close()
+	recs := eventRecords(t, cfg.Kafka.Topics.Events, hammerEvents)
+	events := len(recs)
 	recs = append(recs,
 		&kgo.Record{Topic: cfg.Kafka.Topics.Events, Key: []byte("bad"), Value: []byte("not json"),
 			Headers: []kgo.RecordHeader{{Key: "origin", Value: []byte("test")}}},
@@ -144,22 +129,7 @@ func TestRunKafka(t *testing.T) {
 	}
 
 	// Every consumed offset gets committed.
-	adm := kadm.NewClient(cl)
-	for {
-		ends, err := adm.ListEndOffsets(ctx, cfg.Kafka.Topics.Events)
-		if err != nil {
-			t.Fatal(err)
-		}
-		committed, err := adm.FetchOffsets(ctx, cfg.Group)
-		if err == nil && allCommitted(ends, committed) {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("offsets not committed: ends %v committed %v", ends, committed)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	waitCommitted(ctx, t, kadm.NewClient(cl), cfg)
 
 	if n := testutil.ToFloat64(svc.m.events); n != float64(events) {
 		t.Errorf("events processed %v, want %d", n, events)
@@ -201,6 +171,150 @@ func TestRunKafka(t *testing.T) {
 	}
 }
 
+// eventRecords reads a JSON-lines file of events into records for the
+// events topic, keyed by account like ingest keys them.
+func eventRecords(t *testing.T, topic, path string) []*kgo.Record {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var recs []*kgo.Record
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		ev, err := event.UnmarshalEvent(sc.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		val, _ := event.MarshalEvent(ev)
+		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(ev.Account()), Value: val})
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
+// waitCommitted waits until the group has committed every offset of the
+// events topic.
+func waitCommitted(ctx context.Context, t *testing.T, adm *kadm.Client, cfg Config) {
+	t.Helper()
+	for {
+		ends, err := adm.ListEndOffsets(ctx, cfg.Kafka.Topics.Events)
+		if err != nil {
+			t.Fatal(err)
+		}
+		committed, err := adm.FetchOffsets(ctx, cfg.Group)
+		if err == nil && allCommitted(ends, committed) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("offsets not committed: ends %v committed %v", ends, committed)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// TestRunKafkaDuplicates produces the duplicates scenario (the hammer's
+// events with slices of them produced again, as ingest does after a crash)
+// and checks that the service counts every event once: the one verdict is
+// the one the hammer's events alone give, and the repeats are counted as
+// duplicates, not as processed events.
+func TestRunKafkaDuplicates(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	cfg := Default()
+	cfg.Kafka.Brokers = cluster.ListenAddrs()
+	cfg.Kafka.Partitions = 3
+	cfg.HTTP.Addr = ""
+	svc, err := New(cfg, testLogger(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.now = fixedNow
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Kafka.Brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := kafka.EnsureTopics(ctx, cl, cfg.Kafka); err != nil {
+		t.Fatal(err)
+	}
+	recs := eventRecords(t, cfg.Kafka.Topics.Events, dupEvents)
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- svc.Run(ctx) }()
+
+	// Verdicts are produced before the offsets that caused them are
+	// committed: once all are committed, the verdicts topic is complete.
+	adm := kadm.NewClient(cl)
+	waitCommitted(ctx, t, adm, cfg)
+	ends, err := adm.ListEndOffsets(ctx, cfg.Kafka.Topics.Verdicts, cfg.Kafka.Topics.Bans)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := map[string]int64{}
+	ends.Each(func(o kadm.ListedOffset) { n[o.Topic] += o.Offset })
+	if n[cfg.Kafka.Topics.Verdicts] != 1 || n[cfg.Kafka.Topics.Bans] != 1 {
+		t.Fatalf("%d verdicts and %d bans, want 1 and 1", n[cfg.Kafka.Topics.Verdicts], n[cfg.Kafka.Topics.Bans])
+	}
+	out, err := kgo.NewClient(
+		kgo.SeedBrokers(cfg.Kafka.Brokers...),
+		kgo.ConsumeTopics(cfg.Kafka.Topics.Verdicts),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	var got []byte
+	for got == nil {
+		fs := out.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("waiting for the verdict: %v", err)
+		}
+		fs.EachRecord(func(r *kgo.Record) { got = r.Value })
+	}
+	want, _, _ := replayBytes(t, cfg, ReplayOptions{Inputs: []string{hammerEvents}})
+	if strings.TrimSpace(want) != string(got) {
+		t.Fatalf("verdict with repeats differs from the one without:\n%s\n%s", got, want)
+	}
+
+	unique := len(recs) - dupRepeats
+	if v := testutil.ToFloat64(svc.m.events); v != float64(unique) {
+		t.Errorf("events processed %v, want %d", v, unique)
+	}
+	if v := testutil.ToFloat64(svc.m.duplicates); v != dupRepeats {
+		t.Errorf("duplicates %v, want %d", v, dupRepeats)
+	}
+	if v := testutil.ToFloat64(svc.m.dedupIDs); v != float64(unique) {
+		t.Errorf("dedup ids %v, want %d", v, unique)
+	}
+	if v := testutil.ToFloat64(svc.m.rejected.WithLabelValues(ReasonInvalid)); v != 0 {
+		t.Errorf("repeats dead-lettered: %v", v)
+	}
+
+	cancel()
+	select {
+	case err := <-errc:
+		if err != nil && !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}
+
 func allCommitted(ends kadm.ListedOffsets, committed kadm.OffsetResponses) bool {
 	ok := true
 	ends.Each(func(o kadm.ListedOffset) {
@@ -229,7 +343,7 @@ func TestDropPartitions(t *testing.T) {
 		}
 		var out Output
 		ev := &event.DeliveryEvent{ID: "x", TS: fixedNow().Add(-time.Hour), Sender: "a@b", Status: event.StatusSent}
-		if err := ps.proc.Process(ev, &out); err != nil {
+		if _, err := ps.proc.Process(ev, &out); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -256,11 +370,11 @@ func TestFutureEvents(t *testing.T) {
 	}
 	var out Output
 	ok := &event.DeliveryEvent{TS: fixedNow().Add(14 * time.Minute), Sender: "a@b", Status: event.StatusSent}
-	if err := p.Process(ok, &out); err != nil {
+	if _, err := p.Process(ok, &out); err != nil {
 		t.Fatal(err)
 	}
 	bad := &event.DeliveryEvent{TS: fixedNow().Add(16 * time.Minute), Sender: "a@b", Status: event.StatusSent}
-	err = p.Process(bad, &out)
+	_, err = p.Process(bad, &out)
 	if !errors.Is(err, ErrFutureEvent) {
 		t.Fatalf("err = %v", err)
 	}

@@ -73,6 +73,17 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// MaxWindow is the longest window among the enabled rules, 0 when none is
+// enabled: an event older than that behind the watermark is late for
+// every rule.
+func (c Config) MaxWindow() time.Duration {
+	var d time.Duration
+	if c.InvalidRecipients.Enabled {
+		d = max(d, c.InvalidRecipients.Window)
+	}
+	return d
+}
+
 // MaxMessageLen is the longest SMTP-time message event.Verdict.Validate accepts.
 const MaxMessageLen = 400
 
