@@ -43,5 +43,7 @@ pkgs=()
 for m in pkg services/ingest services/detector services/enforcer; do pkgs+=("./$m/..."); done
 # shellcheck disable=SC2086
 go test $FLAGS -run "$TESTS" "${pkgs[@]}"
+# The parsers' coverage of the real corpus (line kinds, unknown lines), shown in the log.
+go test -count=1 -run 'TestCorpusCoverage' -v ./services/ingest/internal/parse/ | grep -vE '^=== (RUN|PAUSE|CONT)'
 # The end-to-end tests run verbosely so the log shows which brokers they used.
 (cd tools && GOWORK=off go test $FLAGS -v -run "$TESTS" ./...)
