@@ -3,10 +3,12 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -16,7 +18,7 @@ import (
 )
 
 // TestIngestKill9AndRotation writes a Postfix log while ingest follows it,
-// kills ingest with SIGKILL several times, rotates the log by rename and by
+// kills ingest with SIGKILL at arbitrary moments, rotates the log by rename and by
 // copytruncate, and checks that every recipient attempt written reaches
 // Kafka: none lost, and no event id twice once repeats are dropped by id.
 func TestIngestKill9AndRotation(t *testing.T) {
@@ -35,24 +37,39 @@ func TestIngestKill9AndRotation(t *testing.T) {
 	args := []string{"run", "--set", "kafka.brokers=" + brokers, "--set", "http.addr=",
 		"--set", "source.file=" + logFile, "--set", "source.checkpoint_file=" + filepath.Join(dir, "cp"),
 		"--set", "source.host=mx1", "--set", "source.poll=10ms", "--set", "source.batch=50", "--set", "log.level=warn"}
-	var cmd *exec.Cmd
+	var (
+		mu    sync.Mutex
+		cmd   *exec.Cmd
+		kills int
+	)
 	startIngest := func() {
-		cmd = exec.Command(filepath.Join(bin, "ingest"), args...)
+		c := exec.Command(filepath.Join(bin, "ingest"), args...)
 		lf, err := os.OpenFile(filepath.Join(dir, "ingest.log"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 		if err != nil {
-			t.Fatal(err)
+			t.Error(err)
+			return
 		}
-		cmd.Stdout, cmd.Stderr = lf, lf
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
+		c.Stdout, c.Stderr = lf, lf
+		if err := c.Start(); err != nil {
+			t.Error(err)
+			return
 		}
+		cmd = c
 	}
-	kill := func() {
+	kill9 := func() {
+		mu.Lock()
+		defer mu.Unlock()
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()
+		kills++
+		startIngest()
 	}
+	mu.Lock()
 	startIngest()
+	mu.Unlock()
 	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
 		_ = cmd.Process.Signal(os.Interrupt)
 		_ = cmd.Wait()
 		if t.Failed() {
@@ -61,7 +78,22 @@ func TestIngestKill9AndRotation(t *testing.T) {
 		}
 	}()
 
-	const messages = 600
+	// SIGKILL ingest at arbitrary moments while the log is being written.
+	stopKiller := make(chan struct{})
+	killerDone := make(chan struct{})
+	go func() {
+		defer close(killerDone)
+		for {
+			select {
+			case <-stopKiller:
+				return
+			case <-time.After(time.Duration(60+rand.IntN(120)) * time.Millisecond):
+				kill9()
+			}
+		}
+	}()
+
+	const messages = 3000
 	base := time.Now().UTC().Add(-time.Hour)
 	write := func(i int) {
 		f, err := os.OpenFile(logFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
@@ -77,15 +109,11 @@ func TestIngestKill9AndRotation(t *testing.T) {
 	for i := 0; i < messages; i++ {
 		write(i)
 		switch i {
-		case 100, 250, 420: // kill -9 mid-stream, restart
-			time.Sleep(30 * time.Millisecond)
-			kill()
-			startIngest()
-		case 200: // rename rotation while writing continues
+		case 1000: // rename rotation while writing continues
 			if err := os.Rename(logFile, logFile+".1"); err != nil {
 				t.Fatal(err)
 			}
-		case 350: // copytruncate: like logrotate, once the reader has caught up
+		case 2000: // copytruncate: like logrotate, once the reader has caught up
 			waitCaughtUp(t, filepath.Join(dir, "cp"), logFile)
 			b, err := os.ReadFile(logFile)
 			if err != nil {
@@ -96,10 +124,12 @@ func TestIngestKill9AndRotation(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if i%20 == 0 {
-			time.Sleep(5 * time.Millisecond)
+		if i%5 == 0 {
+			time.Sleep(3 * time.Millisecond)
 		}
 	}
+	close(stopKiller)
+	<-killerDone
 
 	// Consume mail.events until every recipient is seen (or time runs out).
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers), kgo.ConsumeTopics("mail.events"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
@@ -138,8 +168,8 @@ func TestIngestKill9AndRotation(t *testing.T) {
 			dupRcpt++
 		}
 	}
-	t.Logf("%d messages written, %d records consumed, %d distinct event ids, %d recipients missing, %d recipients under two ids",
-		messages, records, len(ids), missing, dupRcpt)
+	t.Logf("%d messages written, ingest killed %d times, %d records consumed, %d distinct event ids (%d repeats), %d recipients missing, %d recipients under two ids",
+		messages, kills, records, len(ids), records-len(ids), missing, dupRcpt)
 	if missing > 0 {
 		t.Errorf("%d recipient attempts lost", missing)
 	}

@@ -8,8 +8,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -36,9 +38,17 @@ type Line struct {
 // Position is a resumable read position.
 type Position struct {
 	Path   string `json:"path"`
-	File   string `json:"file"` // "<dev>-<inode>" of the file the offset belongs to
+	File   string `json:"file"` // "<dev>-<inode>[.<gen>]" of the file the offset belongs to
 	Offset int64  `json:"offset"`
+	// Head fingerprints the file's first HeadLen bytes (FNV-1a 64, hex),
+	// so a file truncated and written past the offset while we were away
+	// (copytruncate during a restart) is recognised as new content.
+	Head    string `json:"head,omitempty"`
+	HeadLen int64  `json:"head_len,omitempty"`
 }
+
+// headMax is how many leading bytes the head fingerprint covers.
+const headMax = 1024
 
 // Follower follows one file like `tail -F`: it reads what is there, waits
 // for more, and notices rename rotation (a new file at the path: the old
@@ -61,6 +71,10 @@ type Follower struct {
 	// partial counts the bytes of the line being read consumed so far,
 	// including those dropped from an overlong line.
 	partial int64
+	// head and headLen fingerprint the current file's first bytes (see
+	// Position.Head); headLen grows up to headMax as the file does.
+	head    string
+	headLen int64
 	// resume is the checkpointed position to seek to on first open.
 	resume *Position
 }
@@ -139,7 +153,44 @@ func (fl *Follower) TryNext() (Line, error) {
 
 // Position returns where reading would resume after the last line returned.
 func (fl *Follower) Position() Position {
-	return Position{Path: fl.path, File: fl.id, Offset: fl.offset}
+	if fl.f != nil && fl.headLen < headMax && fl.offset > fl.headLen {
+		if h, n, err := fingerprint(fl.f, min(fl.offset, headMax)); err == nil {
+			fl.head, fl.headLen = h, n
+		}
+	}
+	return Position{Path: fl.path, File: fl.id, Offset: fl.offset, Head: fl.head, HeadLen: fl.headLen}
+}
+
+// fingerprint hashes the first n bytes of f (read with ReadAt, so the
+// read position is untouched).
+func fingerprint(f *os.File, n int64) (string, int64, error) {
+	buf := make([]byte, n)
+	got, err := f.ReadAt(buf, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", 0, err
+	}
+	h := fnv.New64a()
+	h.Write(buf[:got])
+	return fmt.Sprintf("%016x", h.Sum64()), int64(got), nil
+}
+
+// findByID looks in dir for the file whose identity is id: where a
+// rotated file went (mail.log.1, mail.log-20261126...) while we were away.
+func findByID(dir, id string) (string, bool) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return "", false
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		st, err := e.Info()
+		if err == nil && FileID(st) == id {
+			return filepath.Join(dir, e.Name()), true
+		}
+	}
+	return "", false
 }
 
 // Close releases the file.
@@ -153,9 +204,20 @@ func (fl *Follower) Close() error {
 }
 
 func (fl *Follower) open() error {
-	f, err := os.Open(fl.path)
+	path := fl.path
+	if r := fl.resume; r != nil {
+		// Rotated while we were away: finish the rotated file first, from
+		// the saved offset; at its end checkRotation moves on to the file
+		// now at the path.
+		if base, _ := splitID(r.File); !fl.pathHasID(base) {
+			if p, ok := findByID(filepath.Dir(fl.path), base); ok {
+				path = p
+			}
+		}
+	}
+	f, err := os.Open(path)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", fl.path, err)
+		return fmt.Errorf("open %s: %w", path, err)
 	}
 	id, err := fileID(f)
 	if err != nil {
@@ -163,18 +225,25 @@ func (fl *Follower) open() error {
 		return err
 	}
 	fl.f, fl.base, fl.gen, fl.offset, fl.partial = f, id, 0, 0, 0
+	fl.head, fl.headLen = "", 0
 	fl.buf = fl.buf[:0]
 	if r := fl.resume; r != nil {
 		if base, gen := splitID(r.File); base == id {
 			fl.gen = gen
 			st, err := f.Stat()
-			if err == nil && st.Size() >= r.Offset {
+			same := err == nil && st.Size() >= r.Offset
+			if same && r.HeadLen > 0 {
+				h, n, err := fingerprint(f, r.HeadLen)
+				same = err == nil && n == r.HeadLen && h == r.Head
+			}
+			if same {
 				if _, err := f.Seek(r.Offset, io.SeekStart); err != nil {
 					f.Close()
 					fl.f = nil
-					return fmt.Errorf("seek %s: %w", fl.path, err)
+					return fmt.Errorf("seek %s: %w", path, err)
 				}
 				fl.offset = r.Offset
+				fl.head, fl.headLen = r.Head, r.HeadLen
 			} else {
 				fl.gen++ // truncated while we were away: a new generation from 0
 			}
@@ -256,6 +325,7 @@ func (fl *Follower) checkRotation() (bool, error) {
 		fl.r.Reset(fl.f)
 		fl.offset = 0
 		fl.partial = 0
+		fl.head, fl.headLen = "", 0
 		// Offsets restart at 0 in the same inode: a new generation keeps
 		// the line ids (file identity + offset) unique.
 		fl.gen++
@@ -271,6 +341,12 @@ func (fl *Follower) checkRotation() (bool, error) {
 func (fl *Follower) flushPartial() {
 	fl.buf = fl.buf[:0]
 	fl.partial = 0
+}
+
+// pathHasID reports whether the file at the path has identity id.
+func (fl *Follower) pathHasID(id string) bool {
+	st, err := os.Stat(fl.path)
+	return err == nil && FileID(st) == id
 }
 
 func (fl *Follower) setID() {
