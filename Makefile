@@ -67,7 +67,7 @@ tidy: ## go work sync, then go mod tidy every module (so each go.sum is complete
 	cd tools && GOWORK=off GOFLAGS=-mod=mod go mod tidy
 
 .PHONY: bench
-bench: ## print the performance figures of DESIGN.md's Targets
+bench: build ## print the performance figures of DESIGN.md's Targets
 	scripts/bench.sh
 
 .PHONY: fuzz

@@ -179,7 +179,7 @@ func repoRoot() string {
 // workDir makes a temporary directory every user can traverse (the MTAs'
 // unprivileged processes must reach their queue and log files below it)
 // and removes it at the end.
-func workDir(t *testing.T, prefix string) string {
+func workDir(t testing.TB, prefix string) string {
 	t.Helper()
 	d, err := os.MkdirTemp("", prefix)
 	if err != nil {
@@ -199,7 +199,7 @@ func workDir(t *testing.T, prefix string) string {
 }
 
 // freePort returns a 127.0.0.1 TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
@@ -210,7 +210,7 @@ func freePort(t *testing.T) int {
 }
 
 // waitListening polls until something accepts connections on addr.
-func waitListening(t *testing.T, addr string, timeout time.Duration, logs func() string) {
+func waitListening(t testing.TB, addr string, timeout time.Duration, logs func() string) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -526,7 +526,7 @@ func policyServer(t *testing.T) int {
 }
 
 // userID looks up a system user's uid.
-func userID(t *testing.T, name string) int {
+func userID(t testing.TB, name string) int {
 	t.Helper()
 	u, err := user.Lookup(name)
 	if err != nil {
@@ -539,7 +539,7 @@ func userID(t *testing.T, name string) int {
 	return id
 }
 
-func postfixUID(t *testing.T) int { return userID(t, "postfix") }
+func postfixUID(t testing.TB) int { return userID(t, "postfix") }
 
 // processAlive reports whether a process (not our child) still exists.
 func processAlive(pid int) bool {

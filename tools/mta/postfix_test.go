@@ -100,7 +100,7 @@ func (p *postfix) run(args ...string) (string, error) {
 // starts it. Deferred mail is not retried during the test (queue_run_delay
 // and the backoff times are an hour), so a deferred recipient is attempted,
 // and logged, exactly once.
-func startPostfix(t *testing.T, sinkPort, policyPort int) *postfix {
+func startPostfix(t testing.TB, sinkPort, policyPort int) *postfix {
 	t.Helper()
 	dir := workDir(t, "mxwarden-postfix-")
 	p := &postfix{dir: dir, config: filepath.Join(dir, "etc"), maillog: filepath.Join(dir, "maillog"), port: freePort(t)}
