@@ -14,13 +14,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/mxwarden/mxwarden/tools/internal/testbin"
 )
 
 const abuser = "newsletter@cheap-leads.example"
@@ -269,35 +270,5 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// binaries returns the directory holding ingest, detector and enforcer:
-// MXWARDEN_BIN_DIR (set by `make test`), else a fresh build.
-func binaries(t *testing.T) string {
-	t.Helper()
-	if d := os.Getenv("MXWARDEN_BIN_DIR"); d != "" {
-		return d
-	}
-	buildOnce.Do(func() {
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Join(filepath.Dir(file), "..", "..")
-		buildDir, buildErr = os.MkdirTemp("", "mxwarden-bin-")
-		if buildErr != nil {
-			return
-		}
-		cmd := exec.Command("go", "build", "-o", buildDir+"/", "./services/ingest", "./services/detector", "./services/enforcer")
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "GOWORK="+filepath.Join(root, "go.work"))
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return buildDir
-}
-
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildErr  error
-)
+// binaries returns the directory holding ingest, detector and enforcer.
+func binaries(t *testing.T) string { return testbin.Dir(t) }

@@ -12,7 +12,6 @@ import (
 	"os/user"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mxwarden/mxwarden/tools/internal/testbin"
 )
 
 // The test traffic: one message per case, a sender refused by the policy
@@ -171,10 +172,7 @@ func haveSwaks(missing []string) []string {
 }
 
 // repoRoot is the checkout's top directory.
-func repoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
+func repoRoot() string { return testbin.RepoRoot() }
 
 // workDir makes a temporary directory every user can traverse (the MTAs'
 // unprivileged processes must reach their queue and log files below it)
@@ -312,37 +310,8 @@ func onceInLog(t *testing.T, path string, want map[key]outcome, line func(key, o
 // (set by `make test`), else one built once from this checkout.
 func ingestBinary(t *testing.T) string {
 	t.Helper()
-	if d := os.Getenv("MXWARDEN_BIN_DIR"); d != "" {
-		bin := filepath.Join(d, "ingest")
-		if _, err := os.Stat(bin); err != nil {
-			t.Fatalf("MXWARDEN_BIN_DIR=%s but %v: run `make build`, or unset it to build ingest here", d, err)
-		}
-		return bin
-	}
-	buildOnce.Do(func() {
-		root := repoRoot()
-		buildDir, buildErr = os.MkdirTemp("", "mxwarden-mta-bin-")
-		if buildErr != nil {
-			return
-		}
-		cmd := exec.Command("go", "build", "-o", buildDir+"/", "./services/ingest")
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "GOWORK="+filepath.Join(root, "go.work"))
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./services/ingest: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return filepath.Join(buildDir, "ingest")
+	return filepath.Join(testbin.Dir(t), "ingest")
 }
-
-var (
-	buildOnce sync.Once
-	buildDir  string
-	buildErr  error
-)
 
 // parseLog runs `ingest parse --format FORMAT FILE` and decodes its events.
 func parseLog(t *testing.T, format, file string) []event {

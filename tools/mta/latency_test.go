@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/mxwarden/mxwarden/tools/internal/testbin"
 )
 
 // benchMinAttempts is the detector's rules.invalid_recipients.min_attempts
@@ -469,40 +471,5 @@ func lastBytes(s string, n int) string {
 	return s
 }
 
-// serviceBinaries returns the directory holding ingest, detector and
-// enforcer: $MXWARDEN_BIN_DIR (set by `make test` and `make bench`), else
-// one built once from this checkout.
-func serviceBinaries(tb testing.TB) string {
-	tb.Helper()
-	if d := os.Getenv("MXWARDEN_BIN_DIR"); d != "" {
-		for _, s := range []string{"ingest", "detector", "enforcer"} {
-			if _, err := os.Stat(filepath.Join(d, s)); err != nil {
-				tb.Fatalf("MXWARDEN_BIN_DIR=%s but %v: run `make build`, or unset it to build the services here", d, err)
-			}
-		}
-		return d
-	}
-	servicesOnce.Do(func() {
-		root := repoRoot()
-		servicesDir, servicesErr = os.MkdirTemp("", "mxwarden-mta-services-")
-		if servicesErr != nil {
-			return
-		}
-		cmd := exec.Command("go", "build", "-o", servicesDir+"/", "./services/ingest", "./services/detector", "./services/enforcer")
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "GOWORK="+filepath.Join(root, "go.work"))
-		if out, err := cmd.CombinedOutput(); err != nil {
-			servicesErr = fmt.Errorf("go build the services: %v\n%s", err, out)
-		}
-	})
-	if servicesErr != nil {
-		tb.Fatal(servicesErr)
-	}
-	return servicesDir
-}
-
-var (
-	servicesOnce sync.Once
-	servicesDir  string
-	servicesErr  error
-)
+// serviceBinaries returns the directory holding ingest, detector and enforcer.
+func serviceBinaries(tb testing.TB) string { return testbin.Dir(tb) }
