@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -46,7 +47,7 @@ type Service struct {
 	reg    *prometheus.Registry
 	http   *metrics.Server
 	host   string
-	stdin  *os.File
+	stdin  io.Reader
 
 	linesRead     *prometheus.CounterVec
 	linesRejected *prometheus.CounterVec
@@ -227,8 +228,9 @@ func (s *Service) pipeline(ctx context.Context, cl *kgo.Client) error {
 func (s *Service) consume(ctx context.Context, cl *kgo.Client, p *parse.Parser, cp *source.Checkpoint, ch <-chan batch, stdinDone <-chan struct{}, stopWithStdin bool) error {
 	log := s.logger.With("component", "pipeline")
 	var (
-		mu       sync.Mutex
-		firstErr error
+		mu         sync.Mutex
+		firstErr   error
+		inputEnded bool // stdin, the only source, has ended: stop once its lines are through
 	)
 	promise := func(status string) func(*kgo.Record, error) {
 		return func(_ *kgo.Record, err error) {
@@ -274,14 +276,18 @@ func (s *Service) consume(ctx context.Context, cl *kgo.Client, p *parse.Parser, 
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-stdinDone:
-			if stopWithStdin && len(ch) == 0 {
+			stdinDone = nil
+			if !stopWithStdin {
+				continue
+			}
+			inputEnded = true
+			if len(ch) == 0 {
 				// Messages still half-joined stay so: they are in flight.
 				if err := cl.Flush(ctx); err != nil {
 					return fmt.Errorf("flush events: %w", err)
 				}
 				return errInputEnded
 			}
-			stdinDone = nil
 			continue
 		case b = <-ch:
 		}
@@ -334,6 +340,9 @@ func (s *Service) consume(ctx context.Context, cl *kgo.Client, p *parse.Parser, 
 				return err
 			}
 			s.checkpointOff.Set(float64(pos.Offset))
+		}
+		if inputEnded && len(ch) == 0 {
+			return errInputEnded
 		}
 	}
 }

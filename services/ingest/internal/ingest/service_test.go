@@ -206,3 +206,38 @@ func TestParseCommand(t *testing.T) {
 		t.Errorf("missing file: %v", err)
 	}
 }
+
+// With stdin as the only source, ingest produces every event of the input
+// and stops by itself when the input ends.
+func TestRunStdinEnds(t *testing.T) {
+	c, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cfg := testConfig(t, c.ListenAddrs()[0], t.TempDir())
+	cfg.Source.File = ""
+	cfg.Source.Stdin = true
+	svc, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Many lines, so the last batches are still queued when stdin ends.
+	var in strings.Builder
+	for range 200 {
+		in.WriteString(logLines)
+	}
+	svc.stdin = strings.NewReader(in.String())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := svc.Run(ctx); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("Run did not stop when stdin ended")
+	}
+	// The same two deliveries 200 times (same queue ids, joined again each time).
+	if got := testutil.ToFloat64(svc.events.WithLabelValues("sent")) + testutil.ToFloat64(svc.events.WithLabelValues("bounced")); got != 400 {
+		t.Errorf("%v events acknowledged, want 400", got)
+	}
+}
