@@ -25,6 +25,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/knadh/koanf/parsers/yaml"
@@ -240,4 +241,27 @@ func (l Log) NewLogger(w io.Writer, service string) *slog.Logger {
 		h = slog.NewTextHandler(w, opts)
 	}
 	return slog.New(h).With("service", service)
+}
+
+// Effective returns cfg as a nested map keyed by the koanf key names, with
+// durations as Go duration strings: what `<service> check` prints, in the
+// same shape as the YAML file it would accept.
+func Effective(cfg any) (map[string]any, error) {
+	m, err := structs.Provider(cfg, "koanf").Read()
+	if err != nil {
+		return nil, fmt.Errorf("read configuration: %w", err)
+	}
+	var fix func(map[string]any)
+	fix = func(m map[string]any) {
+		for k, v := range m {
+			switch t := v.(type) {
+			case map[string]any:
+				fix(t)
+			case time.Duration:
+				m[k] = t.String()
+			}
+		}
+	}
+	fix(m)
+	return m, nil
 }

@@ -103,3 +103,17 @@ func TestLoadErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestEffective(t *testing.T) {
+	m, err := Effective(defaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m["window"] != "1h0m0s" || m["ratio"] != 0.5 {
+		t.Errorf("effective: %v", m)
+	}
+	kafka, ok := m["kafka"].(map[string]any)
+	if !ok || kafka["client_id"] != "x" {
+		t.Errorf("nested section: %v", m["kafka"])
+	}
+}

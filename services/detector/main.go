@@ -3,6 +3,7 @@
 //	detector [run] [--config FILE] [--set key=value]...
 //	    consume mail.events in a consumer group, produce verdicts and bans
 //	detector replay [--bans] [--config FILE] [--set key=value]... [FILE...]
+//	detector check [--config FILE] [--set key=value]...   validate the configuration, print it as JSON
 //	    run the rules over event JSON lines (FILE, or stdin when none or
 //	    "-") in event time, without Kafka; write verdicts (or, with --bans,
 //	    bans) as JSON lines to stdout
@@ -13,6 +14,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -40,6 +42,24 @@ func run(ctx context.Context, args []string, environ func() []string, stdin io.R
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
+	case "check":
+		// Load and validate the configuration as `run` would, print the
+		// effective values, and exit: for CI and before a deploy.
+		cfg := detector.Default()
+		rest, err := config.Load(args, environ, detector.EnvPrefix, &cfg)
+		if err != nil {
+			return fmt.Errorf("load config: %w", err)
+		}
+		if len(rest) > 0 {
+			return fmt.Errorf("check: unexpected arguments %q", rest)
+		}
+		eff, err := config.Effective(&cfg)
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(eff)
 	case "run":
 		cfg := detector.Default()
 		rest, err := config.Load(args, environ, detector.EnvPrefix, &cfg)

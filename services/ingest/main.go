@@ -3,12 +3,14 @@
 //
 //	ingest [run] [--config FILE] [--set key=value]...   follow source.file into Kafka
 //	ingest parse [--format postfix|exim] [--host H] [FILE...]   log lines in, event JSON lines out
+//	ingest check [--config FILE] [--set key=value]...   validate the configuration, print it
 //	ingest demo --out FILE [--rate N] [--duration D]     write a live demo Postfix log
 //	ingest queue [--command CMD] [--format F]          sample the MTA queue once, print it as JSON
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -38,6 +40,24 @@ func run(ctx context.Context, args []string, environ func() []string, stdin io.R
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
+	case "check":
+		// Load and validate the configuration as `run` would, print the
+		// effective values, and exit: for CI and before a deploy.
+		cfg := ingest.Default()
+		rest, err := config.Load(args, environ, "MXWARDEN_INGEST_", &cfg)
+		if err != nil {
+			return fmt.Errorf("load config: %w", err)
+		}
+		if len(rest) > 0 {
+			return fmt.Errorf("check: unexpected arguments %q", rest)
+		}
+		eff, err := config.Effective(&cfg)
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(eff)
 	case "run":
 		cfg := ingest.Default()
 		rest, err := config.Load(args, environ, "MXWARDEN_INGEST_", &cfg)
@@ -69,6 +89,7 @@ func run(ctx context.Context, args []string, environ func() []string, stdin io.R
 const usage = `usage:
   ingest [run] [--config FILE] [--set key=value]...         follow source.file and produce events to Kafka
   ingest parse [--format postfix|exim] [--host H] [FILE...]  parse log files (or stdin) into event JSON lines
+  ingest check [--config FILE] [--set key=value]...          validate the configuration, print it as JSON
   ingest demo --out FILE [--rate N] [--duration D]           write a live demo Postfix log
   ingest queue [--command "postqueue -j"] [--format postfix-json|count] [--host H]
                                                              sample the MTA queue once, print the sample as JSON
