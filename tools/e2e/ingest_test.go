@@ -36,7 +36,8 @@ func TestIngestKill9AndRotation(t *testing.T) {
 	}
 	args := []string{"run", "--set", "kafka.brokers=" + brokers, "--set", "http.addr=",
 		"--set", "source.file=" + logFile, "--set", "source.checkpoint_file=" + filepath.Join(dir, "cp"),
-		"--set", "source.host=mx1", "--set", "source.poll=10ms", "--set", "source.batch=50", "--set", "log.level=warn"}
+		"--set", "source.host=mx1", "--set", "source.poll=10ms", "--set", "source.batch=50", "--set", "log.level=warn",
+		"--set", "source.checkpoint_interval=20ms"}
 	var (
 		mu    sync.Mutex
 		cmd   *exec.Cmd

@@ -63,6 +63,11 @@ type Source struct {
 	// acknowledged every event of the lines before it.
 	// Default /var/lib/mxwarden/ingest.checkpoint.
 	CheckpointFile string `koanf:"checkpoint_file"`
+	// CheckpointInterval is the least time between two checkpoint saves.
+	// A save writes the join state too, so on a host with many messages in
+	// flight it is not free; lines after the last save are read again after
+	// a crash (their events keep their ids). Default 1s.
+	CheckpointInterval time.Duration `koanf:"checkpoint_interval"`
 	// MaxLine is the longest line kept, in bytes; longer lines are cut and
 	// counted as truncated. Default 16384.
 	MaxLine int `koanf:"max_line"`
@@ -85,12 +90,13 @@ func Default() Config {
 	c.Kafka = kafka.DefaultConfig("ingest")
 	c.HTTP.Addr = "127.0.0.1:9101"
 	c.Source = Source{
-		Format:         "postfix",
-		CheckpointFile: "/var/lib/mxwarden/ingest.checkpoint",
-		MaxLine:        16 << 10,
-		Poll:           20 * time.Millisecond,
-		Batch:          10000,
-		PendingTTL:     24 * time.Hour,
+		Format:             "postfix",
+		CheckpointFile:     "/var/lib/mxwarden/ingest.checkpoint",
+		CheckpointInterval: time.Second,
+		MaxLine:            16 << 10,
+		Poll:               20 * time.Millisecond,
+		Batch:              10000,
+		PendingTTL:         24 * time.Hour,
 	}
 	c.Syslog.MaxConns = 256
 	c.Queue = Queue{Format: "postfix-json", Interval: 30 * time.Second}
@@ -112,8 +118,8 @@ func (c *Config) Validate() error {
 	if s.MaxLine < 256 {
 		return fmt.Errorf("source.max_line %d: want at least 256", s.MaxLine)
 	}
-	if s.Poll <= 0 || s.Batch <= 0 || s.PendingTTL <= 0 {
-		return errors.New("source.poll, source.batch and source.pending_ttl must be positive")
+	if s.Poll <= 0 || s.Batch <= 0 || s.PendingTTL <= 0 || s.CheckpointInterval < 0 {
+		return errors.New("source.poll, source.batch and source.pending_ttl must be positive, source.checkpoint_interval not negative")
 	}
 	if s.File == "" && !s.Stdin && c.Syslog.UDP == "" && c.Syslog.TCP == "" {
 		return errors.New("nothing to read: set source.file, source.stdin, syslog.udp or syslog.tcp")

@@ -231,7 +231,21 @@ func (s *Service) consume(ctx context.Context, cl *kgo.Client, p *parse.Parser, 
 		mu         sync.Mutex
 		firstErr   error
 		inputEnded bool // stdin, the only source, has ended: stop once its lines are through
+		lastSave   time.Time
+		unsaved    *source.Position // position of flushed lines not yet in the checkpoint
 	)
+	save := func() error {
+		if err := cp.Save(checkpoint{Position: unsaved, Pending: p.Snapshot()}); err != nil {
+			return err
+		}
+		s.checkpointOff.Set(float64(unsaved.Offset))
+		unsaved, lastSave = nil, time.Now()
+		return nil
+	}
+	// Between batches everything processed is flushed, so the position
+	// and the join state saved on a tick agree.
+	tick := time.NewTicker(max(s.cfg.Source.CheckpointInterval, 10*time.Millisecond))
+	defer tick.Stop()
 	promise := func(status string) func(*kgo.Record, error) {
 		return func(_ *kgo.Record, err error) {
 			if err != nil {
@@ -275,6 +289,13 @@ func (s *Service) consume(ctx context.Context, cl *kgo.Client, p *parse.Parser, 
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-tick.C:
+			if unsaved != nil {
+				if err := save(); err != nil {
+					return err
+				}
+			}
+			continue
 		case <-stdinDone:
 			stdinDone = nil
 			if !stopWithStdin {
@@ -336,10 +357,12 @@ func (s *Service) consume(ctx context.Context, cl *kgo.Client, p *parse.Parser, 
 			return fmt.Errorf("produce events: %w", perr)
 		}
 		if pos != nil {
-			if err := cp.Save(checkpoint{Position: pos, Pending: p.Snapshot()}); err != nil {
-				return err
+			unsaved = pos
+			if time.Since(lastSave) >= s.cfg.Source.CheckpointInterval {
+				if err := save(); err != nil {
+					return err
+				}
 			}
-			s.checkpointOff.Set(float64(pos.Offset))
 		}
 		if inputEnded && len(ch) == 0 {
 			return errInputEnded
