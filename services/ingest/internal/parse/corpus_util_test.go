@@ -8,34 +8,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/mxwarden/mxwarden/services/ingest/internal/corpus"
 )
 
-// sharedCorpus finds the shared real-log corpus by walking up from the
-// test's directory to a folder holding shared/corpus. Outside CI a
-// missing corpus skips the test; with CI=true it fails.
-func sharedCorpus(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		p := filepath.Join(dir, "shared", "corpus", "real")
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("shared/corpus/real not found above the test directory")
-	}
-	t.Skip("shared/corpus/real not found above the test directory")
-	return ""
-}
+// sharedCorpus is corpus.Dir: the shared real-log corpus, or a skip.
+func sharedCorpus(t testing.TB) string { return corpus.Dir(t) }
 
 func readLines(t testing.TB, path string) []string {
 	t.Helper()
