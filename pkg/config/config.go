@@ -16,6 +16,7 @@
 package config
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -264,4 +265,24 @@ func Effective(cfg any) (map[string]any, error) {
 	}
 	fix(m)
 	return m, nil
+}
+
+// Check implements `<service> check`: it loads and validates cfg exactly as
+// Load does for `run`, then writes the effective values to w as indented
+// JSON (see Effective).
+func Check(args []string, environ func() []string, envPrefix string, cfg any, w io.Writer) error {
+	rest, err := Load(args, environ, envPrefix, cfg)
+	if err != nil {
+		return fmt.Errorf("load config: %w", err)
+	}
+	if len(rest) > 0 {
+		return fmt.Errorf("check: unexpected arguments %q", rest)
+	}
+	eff, err := Effective(cfg)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(eff)
 }

@@ -117,3 +117,19 @@ func TestEffective(t *testing.T) {
 		t.Errorf("nested section: %v", m["kafka"])
 	}
 }
+
+func TestCheck(t *testing.T) {
+	var out strings.Builder
+	if err := Check([]string{"--set", "ratio=0.25"}, nil, "MXWARDEN_T_", defaults(), &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `"ratio": 0.25`) || !strings.Contains(out.String(), `"window": "1h0m0s"`) {
+		t.Errorf("check output:\n%s", out.String())
+	}
+	if err := Check([]string{"extra"}, nil, "MXWARDEN_T_", defaults(), &out); err == nil {
+		t.Error("positional argument accepted")
+	}
+	if err := Check([]string{"--set", "ratio=2"}, nil, "MXWARDEN_T_", defaults(), &out); err == nil {
+		t.Error("invalid value accepted")
+	}
+}

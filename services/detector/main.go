@@ -14,7 +14,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -42,24 +41,9 @@ func run(ctx context.Context, args []string, environ func() []string, stdin io.R
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
-	case "check":
-		// Load and validate the configuration as `run` would, print the
-		// effective values, and exit: for CI and before a deploy.
+	case "check": // validate and print the effective configuration, for CI and before a deploy
 		cfg := detector.Default()
-		rest, err := config.Load(args, environ, detector.EnvPrefix, &cfg)
-		if err != nil {
-			return fmt.Errorf("load config: %w", err)
-		}
-		if len(rest) > 0 {
-			return fmt.Errorf("check: unexpected arguments %q", rest)
-		}
-		eff, err := config.Effective(&cfg)
-		if err != nil {
-			return err
-		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(eff)
+		return config.Check(args, environ, detector.EnvPrefix, &cfg, stdout)
 	case "run":
 		cfg := detector.Default()
 		rest, err := config.Load(args, environ, detector.EnvPrefix, &cfg)

@@ -8,7 +8,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -35,24 +34,9 @@ func run(ctx context.Context, args []string, environ func() []string, stdin io.R
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
-	case "check":
-		// Load and validate the configuration as `run` would, print the
-		// effective values, and exit: for CI and before a deploy.
+	case "check": // validate and print the effective configuration, for CI and before a deploy
 		cfg := enforcer.Default()
-		rest, err := config.Load(args, environ, enforcer.EnvPrefix, &cfg)
-		if err != nil {
-			return fmt.Errorf("load config: %w", err)
-		}
-		if len(rest) > 0 {
-			return fmt.Errorf("check: unexpected arguments %q", rest)
-		}
-		eff, err := config.Effective(&cfg)
-		if err != nil {
-			return err
-		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(eff)
+		return config.Check(args, environ, enforcer.EnvPrefix, &cfg, stdout)
 	case "run":
 		ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 		defer stop()

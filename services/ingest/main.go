@@ -10,7 +10,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -40,24 +39,9 @@ func run(ctx context.Context, args []string, environ func() []string, stdin io.R
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
-	case "check":
-		// Load and validate the configuration as `run` would, print the
-		// effective values, and exit: for CI and before a deploy.
+	case "check": // validate and print the effective configuration, for CI and before a deploy
 		cfg := ingest.Default()
-		rest, err := config.Load(args, environ, "MXWARDEN_INGEST_", &cfg)
-		if err != nil {
-			return fmt.Errorf("load config: %w", err)
-		}
-		if len(rest) > 0 {
-			return fmt.Errorf("check: unexpected arguments %q", rest)
-		}
-		eff, err := config.Effective(&cfg)
-		if err != nil {
-			return err
-		}
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(eff)
+		return config.Check(args, environ, "MXWARDEN_INGEST_", &cfg, stdout)
 	case "run":
 		cfg := ingest.Default()
 		rest, err := config.Load(args, environ, "MXWARDEN_INGEST_", &cfg)
