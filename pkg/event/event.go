@@ -27,12 +27,16 @@ const (
 	StatusBounced  Status = "bounced"
 	StatusRejected Status = "rejected" // refused at SMTP time (NOQUEUE reject, rejected RCPT)
 	StatusExpired  Status = "expired"  // removed from the queue after the maximal lifetime
+	// StatusAuthFailed is a failed SMTP AUTH attempt (no message): the event
+	// carries client_ip and, when the MTA logged it, sasl_user; sender and
+	// recipient are empty. It feeds the detector's auth_failures rule.
+	StatusAuthFailed Status = "auth_failed"
 )
 
 // Valid reports whether s is one of the documented statuses.
 func (s Status) Valid() bool {
 	switch s {
-	case StatusSent, StatusDeferred, StatusBounced, StatusRejected, StatusExpired:
+	case StatusSent, StatusDeferred, StatusBounced, StatusRejected, StatusExpired, StatusAuthFailed:
 		return true
 	}
 	return false
@@ -54,7 +58,7 @@ type DeliveryEvent struct {
 	DSN       string    `json:"dsn"`        // enhanced status code, e.g. "5.1.1"
 	ReplyCode int       `json:"reply_code"` // SMTP reply code of the remote (or local) answer, 0 if none
 	ReplyText string    `json:"reply_text"`
-	Reason    string    `json:"reason"` // classified reply, see ingest's reply taxonomy
+	Reason    Reason    `json:"reason"` // classified reply, see Reason
 	Relay     string    `json:"relay"`
 	ClientIP  string    `json:"client_ip"`
 	SASLUser  string    `json:"sasl_user"`

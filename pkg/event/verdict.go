@@ -20,12 +20,35 @@ const (
 	KindClientIP        SubjectKind = "client_ip"
 	KindRecipient       SubjectKind = "recipient"
 	KindRecipientDomain SubjectKind = "recipient_domain"
+	// KindSenderRecipient bans one sender's mail to one recipient only (the
+	// recipient refuses that sender but accepts others). Its subject is
+	// PairSubject(sender, recipient).
+	KindSenderRecipient SubjectKind = "sender_recipient"
 )
+
+// PairSeparator joins the two addresses of a KindSenderRecipient subject.
+const PairSeparator = "=>"
+
+// PairSubject returns the subject of a sender→recipient ban.
+func PairSubject(sender, recipient string) string {
+	return sender + PairSeparator + recipient
+}
+
+// SplitPair splits a KindSenderRecipient subject into its sender and
+// recipient; ok is false when s holds no separator.
+func SplitPair(s string) (sender, recipient string, ok bool) {
+	i := strings.LastIndex(s, PairSeparator)
+	if i < 0 {
+		return "", "", false
+	}
+	return s[:i], s[i+len(PairSeparator):], true
+}
 
 // Valid reports whether k is a documented kind.
 func (k SubjectKind) Valid() bool {
 	switch k {
-	case KindSender, KindAccount, KindSenderDomain, KindClientIP, KindRecipient, KindRecipientDomain:
+	case KindSender, KindAccount, KindSenderDomain, KindClientIP, KindRecipient, KindRecipientDomain,
+		KindSenderRecipient:
 		return true
 	}
 	return false
@@ -43,7 +66,15 @@ type Action string
 const (
 	ActionBan  Action = "ban"  // enforce: reject at SMTP time
 	ActionFlag Action = "flag" // record only (below the ban threshold, or the rule is in shadow mode)
+	// ActionDefer asks for a temporary refusal (Postfix DEFER_IF_PERMIT, a 4xx)
+	// while it lasts, e.g. an account over its hourly rate limit.
+	ActionDefer Action = "defer"
 )
+
+// Valid reports whether a is a documented action.
+func (a Action) Valid() bool {
+	return a == ActionBan || a == ActionFlag || a == ActionDefer
+}
 
 // OptTime is a time that encodes as RFC 3339 UTC, or as "" when zero.
 type OptTime struct{ time.Time }
@@ -138,7 +169,7 @@ func (v *Verdict) Validate() error {
 	if err := CheckToken(v.Subject); err != nil {
 		return fmt.Errorf("%w: subject: %v", ErrInvalid, err)
 	}
-	if v.Action != ActionBan && v.Action != ActionFlag {
+	if !v.Action.Valid() {
 		return fmt.Errorf("%w: action %q", ErrInvalid, v.Action)
 	}
 	if strings.ContainsAny(v.Message, "\r\n\x00") || len(v.Message) > 400 {

@@ -29,6 +29,14 @@ type Topics struct {
 	// DeadLetter receives lines and records that could not be processed,
 	// raw, with the reason in a header. Default "mail.deadletter".
 	DeadLetter string `koanf:"dead_letter"`
+	// Allowlist is the compacted allowlist keyed like Bans ("<kind>:<subject>"),
+	// written by the enforcer's API and honoured by the detector and the
+	// enforcer; a tombstone removes an entry. Default "mail.allowlist".
+	Allowlist string `koanf:"allowlist"`
+	// Outcomes carries the detector's slim per-delivery outcome records, keyed
+	// by recipient domain, from its sender stage to its recipient stage.
+	// Default "mail.outcomes".
+	Outcomes string `koanf:"outcomes"`
 	// Queue carries MTA queue samples keyed by host. Default "mail.queue".
 	Queue string `koanf:"queue"`
 }
@@ -63,6 +71,8 @@ func DefaultConfig(service string) Config {
 			Bans:       "mail.bans",
 			DeadLetter: "mail.deadletter",
 			Queue:      "mail.queue",
+			Allowlist:  "mail.allowlist",
+			Outcomes:   "mail.outcomes",
 		},
 		CreateTopics:      true,
 		Partitions:        6,
@@ -82,7 +92,8 @@ func (c Config) Validate() error {
 		}
 	}
 	t := c.Topics
-	if t.Events == "" || t.Verdicts == "" || t.Bans == "" || t.DeadLetter == "" || t.Queue == "" {
+	if t.Events == "" || t.Verdicts == "" || t.Bans == "" || t.DeadLetter == "" || t.Queue == "" ||
+		t.Allowlist == "" || t.Outcomes == "" {
 		return errors.New("kafka.topics: every topic needs a name")
 	}
 	if c.Partitions < 1 {
@@ -113,8 +124,8 @@ func Metrics(reg prometheus.Registerer, namespace string) kgo.Opt {
 	return kgo.WithHooks(m)
 }
 
-// EnsureTopics creates the flow's topics when missing. The bans topic is
-// compacted (one record per subject, tombstones lift bans). It is a no-op
+// EnsureTopics creates the flow's topics when missing. The bans and
+// allowlist topics are compacted (one record per subject, tombstones lift bans). It is a no-op
 // when cfg.CreateTopics is false. Topics that already exist are left as they are.
 func EnsureTopics(ctx context.Context, cl *kgo.Client, cfg Config) error {
 	if !cfg.CreateTopics {
@@ -130,7 +141,9 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, cfg Config) error {
 		{cfg.Topics.Verdicts, nil},
 		{cfg.Topics.DeadLetter, nil},
 		{cfg.Topics.Queue, nil},
+		{cfg.Topics.Outcomes, nil},
 		{cfg.Topics.Bans, map[string]*string{"cleanup.policy": &compact}},
+		{cfg.Topics.Allowlist, map[string]*string{"cleanup.policy": &compact}},
 	}
 	for _, s := range specs {
 		resp, err := adm.CreateTopic(ctx, cfg.Partitions, cfg.ReplicationFactor, s.configs, s.name)

@@ -15,7 +15,7 @@ import (
 const CodeInvalidRecipients = "invalid_recipients"
 
 // ReasonUserUnknown is the reply class ingest gives a "no such user" answer.
-const ReasonUserUnknown = "user_unknown"
+const ReasonUserUnknown = event.ReasonUserUnknown
 
 // InvalidRecipientsConfig configures invalid_recipients: a sender whose
 // recent recipient attempts are mostly to addresses that do not exist is

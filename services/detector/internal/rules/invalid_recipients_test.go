@@ -12,7 +12,7 @@ import (
 var t0 = time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC)
 
 // ev builds an event at t0 plus sec seconds.
-func ev(sec int, sender string, status event.Status, reason string) *event.DeliveryEvent {
+func ev(sec int, sender string, status event.Status, reason event.Reason) *event.DeliveryEvent {
 	return &event.DeliveryEvent{
 		ID: fmt.Sprintf("h:f:%d", sec), TS: t0.Add(time.Duration(sec) * time.Second),
 		Sender: sender, Recipient: "r@x.example", Status: status, Reason: reason,

@@ -1,45 +1,32 @@
 package classify
 
-// Reason is one class of the reply taxonomy (see the package documentation).
-// The empty Reason means a successful delivery.
-type Reason string
+import "github.com/mxwarden/mxwarden/pkg/event"
 
-// The taxonomy. Values are stable: they are written into every
-// event.DeliveryEvent and used as metric label values.
+// Reason is one class of the reply taxonomy, which is part of the data
+// contract and lives in pkg/event. The empty Reason means a successful
+// delivery.
+type Reason = event.Reason
+
+// The taxonomy, under the short names this package's rules use.
 const (
-	None          Reason = ""                // successful delivery (2xx, or DSN 2.x.x)
-	UserUnknown   Reason = "user_unknown"    // mailbox does not exist, disabled, moved
-	MailboxFull   Reason = "mailbox_full"    // over quota, out of storage
-	HostNotFound  Reason = "host_not_found"  // domain/host does not exist, no MX, null MX, unroutable
-	Blocklisted   Reason = "blocklisted"     // sending IP/domain on a DNSBL or the receiver's own block list, bad reputation
-	AuthFailure   Reason = "auth_failure"    // SPF, DKIM, DMARC, unauthenticated sender, SMTP AUTH required
-	RateLimited   Reason = "rate_limited"    // too many connections/messages/recipients, throttling, volume deferrals
-	SpamContent   Reason = "spam_content"    // message content judged spam, virus, phishing
-	Policy        Reason = "policy"          // other receiver policy: PTR/HELO checks, greylisting, TLS required, RFC compliance
-	RelayDenied   Reason = "relay_denied"    // relaying denied
-	MessageTooBig Reason = "message_too_big" // message exceeds a size limit
-	Network       Reason = "network"         // timeouts, refused/lost connections, TLS failures, loops, expiry
-	Other         Reason = "other"           // a failure that fits none of the above
+	None           = event.ReasonNone
+	UserUnknown    = event.ReasonUserUnknown
+	MailboxFull    = event.ReasonMailboxFull
+	HostNotFound   = event.ReasonHostNotFound
+	Blocklisted    = event.ReasonBlocklisted
+	RecipientBlock = event.ReasonRecipientBlock
+	AuthFailure    = event.ReasonAuthFailure
+	RateLimited    = event.ReasonRateLimited
+	SpamContent    = event.ReasonSpamContent
+	Policy         = event.ReasonPolicy
+	RelayDenied    = event.ReasonRelayDenied
+	MessageTooBig  = event.ReasonMessageTooBig
+	Network        = event.ReasonNetwork
+	Other          = event.ReasonOther
 )
 
-// Reasons lists every non-empty Reason, in documentation order. Useful to
-// pre-create metric series.
-func Reasons() []Reason {
-	return []Reason{
-		UserUnknown, MailboxFull, HostNotFound, Blocklisted, AuthFailure, RateLimited,
-		SpamContent, Policy, RelayDenied, MessageTooBig, Network, Other,
-	}
-}
-
-// Valid reports whether r is a documented reason (including None).
-func (r Reason) Valid() bool {
-	switch r {
-	case None, UserUnknown, MailboxFull, HostNotFound, Blocklisted, AuthFailure, RateLimited,
-		SpamContent, Policy, RelayDenied, MessageTooBig, Network, Other:
-		return true
-	}
-	return false
-}
+// Reasons lists every non-empty Reason, in documentation order.
+func Reasons() []Reason { return event.Reasons() }
 
 // maxText bounds how much of a reply is examined. Real replies rarely run
 // past a few hundred bytes; the phrases that decide the class come early.

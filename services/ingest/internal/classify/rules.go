@@ -73,6 +73,19 @@ var strongPhrases = newMatcher([]group{
 		"zu viele verbindungen",
 		"too many errors", "too many invalid recipients",
 	}},
+	// The recipient itself refuses this sender (its own block list, a
+	// per-recipient policy): before Blocklisted, whose generic "block list"
+	// would otherwise take these.
+	{reason: RecipientBlock, phrases: []string{
+		"blocked by user", "blocked by the user", "blocked by recipient", "blocked by the recipient",
+		"rejected by recipient", "rejected by the recipient", "refused by recipient", "refused by the recipient",
+		"recipient's policy", "recipient's block list", "recipient's blocklist", "recipient's blacklist",
+		"recipients block list", "on the recipient's", "sender is blocked by",
+		// Microsoft 5.7.129 (restricted recipient, delivery restrictions):
+		"restrictedtorecipientspermission", "not authorized to send to this recipient",
+		// Google Workspace recipient-domain policy:
+		"has a policy that prohibited the mail",
+	}},
 	// The sending IP or domain is listed: DNSBLs, provider block lists,
 	// reputation blocks.
 	{reason: Blocklisted, phrases: []string{

@@ -38,7 +38,7 @@ func runCorpus(t *testing.T, lines []string, host string) corpusRun {
 		r.events++
 		r.byStatus[e.Status]++
 		if e.Status != event.StatusSent {
-			r.byReason[e.Reason]++
+			r.byReason[string(e.Reason)]++
 		}
 	}
 	for i, l := range lines {

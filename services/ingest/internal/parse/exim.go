@@ -448,7 +448,7 @@ func (p *Parser) eximDelivery(h *header, hs *hostState, mid string, status event
 		// deferral's classification.
 		for _, r := range m.outstanding {
 			if r.addr == rcpt {
-				e.DSN, e.ReplyCode, e.Reason = r.dsn, r.code, string(r.reason)
+				e.DSN, e.ReplyCode, e.Reason = r.dsn, r.code, r.reason
 			}
 		}
 	}

@@ -62,7 +62,7 @@ type want struct {
 
 func (w want) check(t *testing.T, e *event.DeliveryEvent) {
 	t.Helper()
-	got := want{string(e.Status), e.Recipient, e.Sender, e.QueueID, e.DSN, e.Reason, e.ClientIP, e.SASLUser,
+	got := want{string(e.Status), e.Recipient, e.Sender, e.QueueID, e.DSN, string(e.Reason), e.ClientIP, e.SASLUser,
 		e.MessageID, e.Subject, e.Relay, e.ReplyText, e.ReplyCode, e.Size}
 	if w.relay == "" {
 		got.relay = ""

@@ -266,7 +266,7 @@ func (p *Parser) event(mta string, hs *hostState, qid string, m *msg, ts time.Ti
 		e.ReplyText = cleanText(dropContinuations(o.text, o.code), maxText)
 	}
 	if o.status != event.StatusSent {
-		e.Reason = string(classify.Classify(o.code, o.dsn, o.text))
+		e.Reason = classify.Classify(o.code, o.dsn, o.text)
 	}
 	if m == nil {
 		e.QueueID = p.own(qid)

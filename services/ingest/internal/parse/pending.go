@@ -170,7 +170,7 @@ func (p *Parser) giveUp(m *msg, emit func(*event.DeliveryEvent)) {
 		}
 		e := p.event(m.mta, m.hs, m.qid, m, m.last, em.next(), &o)
 		if r != nil {
-			e.Reason = string(r.reason)
+			e.Reason = r.reason
 		}
 		e.ReplyText = "mxwarden: no further log line for this message"
 		emit(e)

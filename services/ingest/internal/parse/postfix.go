@@ -194,7 +194,7 @@ func (p *Parser) postfixQmgr(h *header, hs *hostState, qid, s string, em *emitte
 			for _, r := range m.outstanding {
 				o.rcpt, o.dsn, o.code = r.addr, r.dsn, r.code
 				e := p.event(mtaPostfix, hs, qid, m, h.ts, em.next(), &o)
-				e.Reason = string(r.reason)
+				e.Reason = r.reason
 				em.emit(e)
 			}
 			m.outstanding = nil
