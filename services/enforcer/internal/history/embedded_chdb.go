@@ -1,0 +1,156 @@
+//go:build chdb
+
+package history
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+
+	chdb "github.com/chdb-io/chdb-go/chdb-purego"
+)
+
+// EmbeddedAvailable reports whether this binary links the embedded engine.
+const EmbeddedAvailable = true
+
+// chDB allows one connection per process (chdb.h), whatever its path; this
+// guards it so a second Open fails clearly instead of reusing the first.
+var (
+	embeddedMu   sync.Mutex
+	embeddedOpen string
+)
+
+type embedded struct {
+	conn chdb.ChdbConn
+	path string
+	db   string
+}
+
+// OpenEmbedded opens (creating it if needed) the chDB store at path. Only
+// one store per process; a path another process holds fails ("Cannot lock
+// file"). readOnly opens it with readonly=1 for the whole session. The data
+// directory is never deleted (chdb-go's Session.Cleanup would: not used).
+func OpenEmbedded(path, db string, readOnly bool) (Store, error) {
+	embeddedMu.Lock()
+	defer embeddedMu.Unlock()
+	if embeddedOpen != "" {
+		return nil, fmt.Errorf("embedded history store %s already open in this process (chDB allows one)", embeddedOpen)
+	}
+	if !identRe.MatchString(db) {
+		return nil, fmt.Errorf("history database %q is not a plain identifier", db)
+	}
+	if strings.ContainsAny(path, "?&\x00") {
+		return nil, fmt.Errorf("history path %q: must not contain ? & or NUL", path)
+	}
+	if err := os.MkdirAll(path, 0o750); err != nil {
+		return nil, fmtErr("create history path", err)
+	}
+	// 64-bit integers as JSON numbers, not strings, in query results.
+	conn := path + "?output_format_json_quote_64bit_integers=0"
+	if readOnly {
+		conn += "&mode=ro"
+	}
+	c, err := chdb.NewConnectionFromConnString(conn)
+	if err != nil {
+		return nil, fmt.Errorf("open embedded history store %s: %w", path, err)
+	}
+	embeddedOpen = path
+	return &embedded{conn: c, path: path, db: db}, nil
+}
+
+func (e *embedded) Dialect() Dialect { return Modern }
+func (e *embedded) Database() string { return e.db }
+
+func (e *embedded) run(sql, format string) ([]byte, error) {
+	r, err := e.conn.Query(sql, format)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Free()
+	if err := r.Error(); err != nil {
+		return nil, err
+	}
+	return bytes.Clone(r.Buf()), nil
+}
+
+func (e *embedded) Exec(ctx context.Context, sql string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	_, err := e.run(sql, "TabSeparated")
+	return err
+}
+
+func (e *embedded) Query(ctx context.Context, sql string, ro *ReadOnly) (*Result, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if ro != nil {
+		// A new line first, so a trailing -- comment cannot swallow it;
+		// readonly last, since it forbids changing any setting after it.
+		sql = strings.TrimRight(sql, " \t\r\n;") + "\nSETTINGS " + ro.settings() + ", readonly = 1"
+	}
+	out, err := e.run(sql, "JSONCompact")
+	if err != nil {
+		return nil, err
+	}
+	return decodeJSONCompact(out)
+}
+
+func (e *embedded) Insert(ctx context.Context, t *Table, rows [][]any) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// async_insert=0: chDB defaults to async inserts; the writer batches
+	// itself and needs the insert done when this returns.
+	head := "INSERT INTO " + e.db + "." + t.Name + " (" + t.columnList() + ") SETTINGS async_insert = 0 FORMAT TabSeparated\n"
+	b := make([]byte, 0, len(head)+len(rows)*256)
+	b = append(b, head...)
+	b, err := appendTSV(b, t, rows)
+	if err != nil {
+		return err
+	}
+	_, err = e.run(string(b), "TabSeparated")
+	return err
+}
+
+func (e *embedded) Close() error {
+	embeddedMu.Lock()
+	defer embeddedMu.Unlock()
+	if e.conn != nil {
+		e.conn.Close()
+		e.conn = nil
+		embeddedOpen = ""
+	}
+	return nil
+}
+
+// decodeJSONCompact reads ClickHouse's JSONCompact output.
+func decodeJSONCompact(b []byte) (*Result, error) {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return &Result{}, nil
+	}
+	var doc struct {
+		Meta []struct{ Name, Type string } `json:"meta"`
+		Data [][]any                       `json:"data"`
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	if err := d.Decode(&doc); err != nil {
+		return nil, errors.Join(errors.New("decode query result"), err)
+	}
+	res := &Result{Rows: doc.Data}
+	for _, m := range doc.Meta {
+		res.Columns = append(res.Columns, m.Name)
+		res.Types = append(res.Types, m.Type)
+	}
+	return res, nil
+}
