@@ -59,8 +59,20 @@ func OpenEmbedded(path, db string, readOnly bool) (Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open embedded history store %s: %w", path, err)
 	}
+	e := &embedded{conn: c, path: path, db: db}
+	if !readOnly {
+		if err := e.Exec(context.Background(), "CREATE DATABASE IF NOT EXISTS "+db); err != nil {
+			c.Close()
+			return nil, fmtErr("create database "+db, err)
+		}
+	}
+	// Unqualified names (analysts' SQL, the query pack) mean this database.
+	if err := e.Exec(context.Background(), "USE "+db); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("history database %s: %w (run `enforcer migrate` first)", db, err)
+	}
 	embeddedOpen = path
-	return &embedded{conn: c, path: path, db: db}, nil
+	return e, nil
 }
 
 func (e *embedded) Dialect() Dialect { return Modern }

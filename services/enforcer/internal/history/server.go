@@ -22,6 +22,10 @@ type server struct {
 // OpenServer connects to a ClickHouse server over the native protocol with
 // LZ4 compression. The DSN's path names the database (else db).
 func OpenServer(ctx context.Context, dsn, db string) (Store, error) {
+	return openServer(ctx, dsn, db, false)
+}
+
+func openServer(ctx context.Context, dsn, db string, readOnly bool) (Store, error) {
 	opts, err := clickhouse.ParseDSN(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("history.dsn: %w", err)
@@ -32,7 +36,7 @@ func OpenServer(ctx context.Context, dsn, db string) (Store, error) {
 	if !identRe.MatchString(db) {
 		return nil, fmt.Errorf("history database %q is not a plain identifier", db)
 	}
-	// Connect to "default": the migrations create db.
+	// Connect to "default" first: the database may not exist yet.
 	opts.Auth.Database = "default"
 	opts.Compression = &clickhouse.Compression{Method: clickhouse.CompressionLZ4}
 	if opts.DialTimeout == 0 || opts.DialTimeout > 10*time.Second {
@@ -54,6 +58,23 @@ func OpenServer(ctx context.Context, dsn, db string) (Store, error) {
 		return nil, fmt.Errorf("connect clickhouse %s: %w", redact(dsn), err)
 	}
 	s.dialect = DialectOf(fmt.Sprintf("%d.%d", v.Version.Major, v.Version.Minor))
+	res, err := s.Query(ctx, "SELECT name FROM system.databases WHERE name = '"+db+"'", nil)
+	if err == nil && len(res.Rows) == 0 {
+		if readOnly {
+			err = fmt.Errorf("no database %s (run `enforcer migrate` first)", db)
+		} else {
+			err = s.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+db)
+		}
+	}
+	_ = conn.Close()
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse %s: database %s: %w", redact(dsn), db, err)
+	}
+	// Unqualified names (analysts' SQL, the query pack) mean db.
+	opts.Auth.Database = db
+	if s.conn, err = clickhouse.Open(opts); err != nil {
+		return nil, fmt.Errorf("open clickhouse %s: %w", redact(dsn), err)
+	}
 	return s, nil
 }
 

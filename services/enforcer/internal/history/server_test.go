@@ -22,7 +22,9 @@ type chServer struct {
 	cmd  *exec.Cmd
 }
 
-func (s *chServer) DSN() string { return fmt.Sprintf("clickhouse://127.0.0.1:%d/mxwarden?dial_timeout=2s", s.port) }
+func (s *chServer) DSN() string {
+	return fmt.Sprintf("clickhouse://127.0.0.1:%d/mxwarden?dial_timeout=2s", s.port)
+}
 
 // startServer starts one, or skips (fails with CI=true) when the binary is missing.
 func startServer(t *testing.T) *chServer {

@@ -81,7 +81,7 @@ var ErrNoEmbedded = errors.New("this enforcer was built without the embedded Cli
 func Open(ctx context.Context, cfg Config, readOnly bool) (Store, error) {
 	switch {
 	case cfg.DSN != "":
-		return OpenServer(ctx, cfg.DSN, cfg.Database)
+		return openServer(ctx, cfg.DSN, cfg.Database, readOnly)
 	case cfg.Path != "":
 		return OpenEmbedded(cfg.Path, cfg.Database, readOnly)
 	}
