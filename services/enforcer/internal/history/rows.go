@@ -31,8 +31,8 @@ var (
 		{"message", kString}, {"evidence", kString}, {"expires", kTime}, {"level", kU16},
 		{"verdict_id", kString}, {"shadow", kU8},
 	}}
-	queueTable = &Table{Name: "queue_samples", TTLKey: "queue_samples", Key: -1, Columns: []Column{
-		{"ts", kTime}, {"mta", kString}, {"host", kString}, {"total", kU32}, {"queues", kString},
+	queueTable = &Table{Name: "queue_samples", TTLKey: "queue_samples", Key: 1, Columns: []Column{
+		{"ts", kTime}, {"row_id", kString}, {"mta", kString}, {"host", kString}, {"total", kU32}, {"queues", kString},
 		{"top_senders", kStrings}, {"top_sender_counts", kU32s}, {"top_reasons", kStrings},
 		{"top_reason_counts", kU32s},
 	}}
@@ -80,8 +80,8 @@ func BanRow(b *event.Ban, key string, ts time.Time, rowID, actor string) []any {
 	}
 }
 
-// QueueRow converts a queue sample.
-func QueueRow(q *event.QueueSample) []any {
+// QueueRow converts a queue sample; rowID is partition/offset.
+func QueueRow(q *event.QueueSample, rowID string) []any {
 	queues, _ := json.Marshal(q.Queues)
 	names := func(cs []event.Count) ([]string, []uint32) {
 		n, c := make([]string, len(cs)), make([]uint32, len(cs))
@@ -92,7 +92,7 @@ func QueueRow(q *event.QueueSample) []any {
 	}
 	ts, tsc := names(q.TopSenders)
 	tr, trc := names(q.TopReasons)
-	return []any{q.TS.UTC(), q.MTA, q.Host, uint32(max(q.Total, 0)), string(queues), ts, tsc, tr, trc}
+	return []any{q.TS.UTC(), rowID, q.MTA, q.Host, uint32(max(q.Total, 0)), string(queues), ts, tsc, tr, trc}
 }
 
 // AllowRow converts a record of the allowlist topic (a nil entry removes key).

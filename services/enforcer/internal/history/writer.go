@@ -308,7 +308,7 @@ func decodeRecord(t *Table, value []byte, key string, ts time.Time, rowID, actor
 		if err != nil {
 			return nil, err
 		}
-		return QueueRow(q), nil
+		return QueueRow(q, rowID), nil
 	case allowTable:
 		if value == nil {
 			return AllowRow(nil, key, ts, rowID, actor), nil

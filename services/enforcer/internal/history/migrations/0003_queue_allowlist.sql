@@ -1,6 +1,7 @@
 -- queue_samples: MTA queue readings (pkg/event.QueueSample), from mail.queue.
 CREATE TABLE IF NOT EXISTS {{.DB}}.queue_samples (
   ts {{ts}}{{codec "Delta, ZSTD(1)"}},
+  row_id String,
   mta {{lc "String"}},
   host {{lc "String"}},
   total UInt32,
@@ -11,7 +12,7 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.queue_samples (
   top_reason_counts Array(UInt32)
 ) ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMM(ts)
-ORDER BY (host, ts)
+ORDER BY (host, ts, row_id)
 {{settings}};
 
 -- allowlist_changes: every add ("add") and removal ("remove", a tombstone) of
