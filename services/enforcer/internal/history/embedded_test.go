@@ -16,7 +16,7 @@ var (
 	sharedErr   error
 )
 
-func embeddedStore(t *testing.T) Store {
+func embeddedStore(t testing.TB) Store {
 	t.Helper()
 	sharedOnce.Do(func() {
 		dir := filepath.Join(testTempRoot, "chdb")

@@ -16,7 +16,7 @@ import (
 // chServer is a private ClickHouse server (Debian's clickhouse-server,
 // 18.16) on a free loopback port with its own data directory.
 type chServer struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	port int
 	cmd  *exec.Cmd
@@ -27,7 +27,7 @@ func (s *chServer) DSN() string {
 }
 
 // startServer starts one, or skips (fails with CI=true) when the binary is missing.
-func startServer(t *testing.T) *chServer {
+func startServer(t testing.TB) *chServer {
 	t.Helper()
 	bin := os.Getenv("MXWARDEN_CLICKHOUSE_SERVER")
 	if bin == "" {
@@ -81,7 +81,7 @@ func startServer(t *testing.T) *chServer {
 	return s
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
