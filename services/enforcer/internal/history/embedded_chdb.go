@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -44,9 +45,14 @@ func OpenEmbedded(path, db string, readOnly bool) (Store, error) {
 	if !identRe.MatchString(db) {
 		return nil, fmt.Errorf("history database %q is not a plain identifier", db)
 	}
-	if strings.ContainsAny(path, "?&\x00") {
-		return nil, fmt.Errorf("history path %q: must not contain ? & or NUL", path)
+	if strings.ContainsAny(path, "?&'\\\x00") {
+		return nil, fmt.Errorf("history path %q: must not contain ? & ' \\ or NUL", path)
 	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	path = abs
 	if err := os.MkdirAll(path, 0o750); err != nil {
 		return nil, fmtErr("create history path", err)
 	}
@@ -121,16 +127,32 @@ func (e *embedded) Insert(ctx context.Context, t *Table, rows [][]any) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	// async_insert=0: chDB defaults to async inserts; the writer batches
-	// itself and needs the insert done when this returns.
-	head := "INSERT INTO " + e.db + "." + t.Name + " (" + t.columnList() + ") SETTINGS async_insert = 0 FORMAT TabSeparated\n"
-	b := make([]byte, 0, len(head)+len(rows)*256)
-	b = append(b, head...)
-	b, err := appendTSV(b, t, rows)
+	// The rows go through a RowBinary file the engine reads with file():
+	// several times faster than the same rows inline in the query text,
+	// which the engine parses as part of the SQL.
+	b, err := appendRowBinary(make([]byte, 0, len(rows)*256), t, rows)
 	if err != nil {
 		return err
 	}
-	_, err = e.run(string(b), "TabSeparated")
+	f, err := os.CreateTemp(e.path, ".insert-*.rowbinary")
+	if err != nil {
+		return fmtErr("history insert file", err)
+	}
+	name := f.Name()
+	defer os.Remove(name)
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmtErr("history insert file", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmtErr("history insert file", err)
+	}
+	// async_insert=0: chDB defaults to async inserts; the writer batches
+	// itself and needs the rows stored when this returns. The file name is
+	// ours (CreateTemp in the store's directory, which has no quote: checked at open).
+	sql := "INSERT INTO " + e.db + "." + t.Name + " (" + t.columnList() + ") SELECT * FROM file('" + name +
+		"', RowBinary, '" + strings.ReplaceAll(t.structure(), "'", "\\'") + "') SETTINGS async_insert = 0"
+	_, err = e.run(sql, "TabSeparated")
 	return err
 }
 

@@ -163,7 +163,7 @@ func TestServerOutageAndKill(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		cmd := start()
 		before := produced.Load()
-		waitStored(before+500, time.Minute)
+		waitStored(before+500, 2*time.Minute)
 		time.Sleep(time.Duration(150+i*170) * time.Millisecond)
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()

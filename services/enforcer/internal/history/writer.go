@@ -92,6 +92,9 @@ func (w *Writer) Run(ctx context.Context) error {
 		kgo.OnPartitionsAssigned(mark),
 		kgo.OnPartitionsRevoked(mark),
 		kgo.OnPartitionsLost(mark),
+		// A writer killed without leaving the group is replaced within
+		// this time (franz-go's default is 45s).
+		kgo.SessionTimeout(15*time.Second),
 	)
 	opts = append(opts, w.kopts...)
 	cl, err := kgo.NewClient(opts...)
@@ -99,6 +102,9 @@ func (w *Writer) Run(ctx context.Context) error {
 		return fmt.Errorf("history kafka client: %w", err)
 	}
 	defer cl.Close()
+	// Before Close (defers run last-in first-out): leaving the group waits
+	// for the rebalance this client may be blocking.
+	defer cl.AllowRebalance()
 
 	lagCtx, stopLag := context.WithCancel(ctx)
 	defer stopLag()
