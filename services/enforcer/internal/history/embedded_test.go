@@ -22,6 +22,7 @@ func embeddedStore(t testing.TB) Store {
 		dir := filepath.Join(testTempRoot, "chdb")
 		sharedStore, sharedErr = OpenEmbedded(dir, "mxwarden_test", false)
 		if sharedErr == nil {
+			testCleanup = append(testCleanup, func() { _ = sharedStore.Close() })
 			_, sharedErr = Migrate(context.Background(), sharedStore, DefaultConfig().TTL, nil)
 		}
 	})

@@ -10,6 +10,10 @@ import (
 
 var testTempRoot string
 
+// testCleanup runs after every test, before the process exits (the
+// embedded engine must be closed before exit).
+var testCleanup []func()
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "history-test-")
 	if err != nil {
@@ -17,6 +21,9 @@ func TestMain(m *testing.M) {
 	}
 	testTempRoot = dir
 	code := m.Run()
+	for _, f := range testCleanup {
+		f()
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -67,9 +67,9 @@ type ReadOnly struct {
 // int64/uint64, bool, []any, map[string]any or nil; times are strings as
 // ClickHouse prints them.
 type Result struct {
-	Columns []string
-	Types   []string
-	Rows    [][]any
+	Columns []string `json:"columns"`
+	Types   []string `json:"types"`
+	Rows    [][]any  `json:"rows"`
 }
 
 // ErrNoEmbedded is returned when the binary was built without the embedded
