@@ -26,8 +26,8 @@ help: ## list the targets
 build: chdb-fetch ## build bin/ingest bin/detector bin/enforcer (with the embedded ClickHouse engine) bin/devkafka
 	@mkdir -p bin
 	go build -o bin/ ./services/ingest ./services/detector
-	# -tags chdb links chDB (history's embedded store); the run path lets the
-	# binary find .cache's libchdb.so without CHDB_LIB_PATH.
+	@# -tags chdb links chDB (history's embedded store); the run path (-r) lets
+	@# the binary find .cache's libchdb.so without CHDB_LIB_PATH.
 	go build -tags chdb -ldflags "-r $$(dirname $$(scripts/chdb/fetch.sh path))" -o bin/ ./services/enforcer
 	cd tools && GOWORK=off go build -o ../bin/devkafka ./devkafka
 

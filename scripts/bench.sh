@@ -11,6 +11,15 @@ go test -run '^$' -bench 'BenchmarkPostfixCorpus|BenchmarkPendingMemory' -bencht
 go test -run '^$' -bench 'BenchmarkRules$' -benchtime "$BENCHTIME" -cpu 1 ./services/detector/internal/detector/ | tee -a "$out" >&2
 go test -run '^$' -bench 'BenchmarkRulesIdleMemory' -benchtime 1x -cpu 1 ./services/detector/internal/detector/ | tee -a "$out" >&2
 
+# History (enforcer): rows/s into the embedded engine (chDB) and into a private
+# Debian clickhouse-server (18.16; skipped without it) from Go, 100k-row batches
+# from 2 goroutines; then the p95 of each pack query over HISTORY_BENCH_EVENTS
+# generated events (default 10M) in the embedded engine.
+CHDB_LIB_PATH=$(scripts/chdb/fetch.sh)
+export CHDB_LIB_PATH
+go test -tags chdb -run '^$' -bench 'BenchmarkEmbeddedInsert|BenchmarkServerInsert' -benchtime "${HISTORY_BENCH_BATCHES:-20}x" ./services/enforcer/internal/history/ | tee -a "$out" >&2
+MXWARDEN_BENCH_EVENTS=${HISTORY_BENCH_EVENTS:-10000000} go test -tags chdb -timeout 60m -run '^$' -bench 'BenchmarkPack$' -benchtime 20x ./services/enforcer/internal/history/ | tee -a "$out" >&2
+
 # End to end (tools/mta): a real Postfix's maillog line -> ingest -> detector ->
 # enforcer over an in-process kfake broker -> REJECT from the policy server;
 # one sample per iteration. Skipped (n/a) without root and Postfix. The
@@ -34,6 +43,9 @@ echo "  ingest memory per in-flight message:        $(fmt "$(metric BenchmarkPen
 echo "  detector rules, 1M senders, uniform keys:   $(fmt "$(metric 'BenchmarkRules/uniform' events/s)" events/s)   target >= 1000000 events/s"
 echo "  detector rules, 1M senders, Zipf keys:      $(fmt "$(metric 'BenchmarkRules/zipf' events/s)" events/s)"
 echo "  detector state per idle sender:             $(fmt "$(metric BenchmarkRulesIdleMemory B/key)" B/key)   target <= 256 B/key"
+echo "  history rows into the embedded engine:     $(fmt "$(metric BenchmarkEmbeddedInsert rows/s)" rows/s)   target >= 1000000 rows/s"
+echo "  history rows into clickhouse-server 18.16: $(fmt "$(metric BenchmarkServerInsert rows/s)" rows/s)"
+echo "  history query pack, worst p95 over $(metric 'BenchmarkPack' events) events: $(fmt "$(metric 'BenchmarkPack' worst-p95-ms)" ms)"
 e2e_p99=$(metric BenchmarkEndToEndReject p99-ms)
 if [ -n "$e2e_p99" ]; then
   e2e=$(printf 'p99 %.0f ms (p50 %.0f ms, %.0f samples)' "$e2e_p99" "$(metric BenchmarkEndToEndReject p50-ms)" "$(metric BenchmarkEndToEndReject samples)")

@@ -256,8 +256,8 @@ func queryCommand(ctx context.Context, args []string, cfg Config, stdout io.Writ
 		}
 		s, oerr := Open(ctx, cfg, true)
 		if oerr != nil {
-			if strings.Contains(oerr.Error(), "Cannot lock file") {
-				return fmt.Errorf("%w\n(the store is open in a running enforcer: query it with --url http://<its http.addr>)", oerr)
+			if cfg.DSN == "" && oerr != ErrNoEmbedded {
+				return fmt.Errorf("%w\n(if a running enforcer holds this store, query it with --url http://<its http.addr>)", oerr)
 			}
 			return oerr
 		}
