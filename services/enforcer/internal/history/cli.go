@@ -22,11 +22,13 @@ import (
 //	history load  (--path DIR | --dsn DSN) FILE...            JSON lines of events, verdicts, bans, queue samples, allowlist entries
 //	history query (--path DIR | --dsn DSN | --url URL) [--format json|table] 'SQL' | --pack NAME [--param k=v]...
 //	history pack                                              list the query pack
+//	history export (--path|--dsn|--url) --since T --until T   stored events as wire records (backtest input)
+//	history diff-bans (--path|--dsn|--url) --since T --until T  bans on stdin vs the bans the rules made (see backtest.go)
 //
 // defaults supplies history.* (TTLs, database, limits).
 func Command(ctx context.Context, args []string, defaults Config, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("history: want load, query or pack")
+		return errors.New("history: want load, query, pack, export or diff-bans")
 	}
 	sub, args := args[0], args[1:]
 	switch sub {
@@ -34,6 +36,10 @@ func Command(ctx context.Context, args []string, defaults Config, stdin io.Reade
 		return loadCommand(ctx, args, defaults, stdin, stdout, stderr)
 	case "query":
 		return queryCommand(ctx, args, defaults, stdout)
+	case "export":
+		return exportCommand(ctx, args, defaults, stdout)
+	case "diff-bans":
+		return diffBansCommand(ctx, args, defaults, stdin, stdout)
 	case "pack":
 		p, err := Pack()
 		if err != nil {
@@ -52,7 +58,7 @@ func Command(ctx context.Context, args []string, defaults Config, stdin io.Reade
 		}
 		return nil
 	}
-	return fmt.Errorf("history: unknown subcommand %q (want load, query or pack)", sub)
+	return fmt.Errorf("history: unknown subcommand %q (want load, query, pack, export or diff-bans)", sub)
 }
 
 type multi []string

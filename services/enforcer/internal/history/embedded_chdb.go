@@ -34,7 +34,7 @@ type embedded struct {
 
 // OpenEmbedded opens (creating it if needed) the chDB store at path. Only
 // one store per process; a path another process holds fails ("Cannot lock
-// file"). readOnly opens it with readonly=1 for the whole session. The data
+// file"). readOnly opens it without creating the database (a store to query). The data
 // directory is never deleted (chdb-go's Session.Cleanup would: not used).
 func OpenEmbedded(path, db string, readOnly bool) (Store, error) {
 	embeddedMu.Lock()
@@ -58,9 +58,10 @@ func OpenEmbedded(path, db string, readOnly bool) (Store, error) {
 	}
 	// 64-bit integers as JSON numbers, not strings, in query results.
 	conn := path + "?output_format_json_quote_64bit_integers=0"
-	if readOnly {
-		conn += "&mode=ro"
-	}
+	// readOnly does not open the session with readonly=N: readonly=1 there
+	// would forbid each query's own limits, and readonly=2 still allows
+	// table functions (file(), url()). Each analyst query carries
+	// readonly=1 itself (Query), which forbids both.
 	c, err := chdb.NewConnectionFromConnString(conn)
 	if err != nil {
 		return nil, fmt.Errorf("open embedded history store %s: %w", path, err)

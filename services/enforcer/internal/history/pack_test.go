@@ -294,3 +294,59 @@ func TestReadOnlyEngine(t *testing.T) {
 		t.Fatalf("events changed: %v %v", res, err)
 	}
 }
+
+// TestExportAndDiffBans: export gives back exactly the events loaded (the
+// backtest's input), and diff-bans tells a candidate's bans from the real ones.
+func TestExportAndDiffBans(t *testing.T) {
+	s, now := loaded(t)
+	ctx := context.Background()
+	lines, _ := genData(now)
+	var want []string
+	for _, l := range lines {
+		if strings.Contains(l, `"status"`) {
+			want = append(want, l)
+		}
+	}
+	since, until := now.Add(-3*time.Hour), now
+	res, err := RunQuery(ctx, s, exportSQL, rangeParams(since, until), testRO)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := writeEvents(&out, res); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("export differs from the loaded events: %d lines vs %d\nfirst got  %s\nfirst want %s", len(got), len(want), got[0], want[0])
+	}
+	actual, err := RunQuery(ctx, s, actualBansSQL, rangeParams(since, until), testRO)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(subject string) string {
+		b := event.Ban{Verdict: event.Verdict{Rule: "invalid_recipients", SubjectKind: event.KindSender, Subject: subject, Action: event.ActionBan, TS: now}, Source: "rule"}
+		j, _ := event.MarshalBan(&b)
+		return string(j)
+	}
+	for _, c := range []struct {
+		in   []string
+		want string
+	}{
+		{[]string{mk("a@shop.example")}, "= sender:a@shop.example rule=invalid_recipients\n"},
+		{nil, "- sender:a@shop.example rule=invalid_recipients\n"},
+		{[]string{mk("a@shop.example"), mk("b@news.example")}, "= sender:a@shop.example rule=invalid_recipients\n+ sender:b@news.example rule=invalid_recipients\n"},
+	} {
+		cand, err := readBans(strings.NewReader(strings.Join(c.in, "\n")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out.Reset()
+		if err := writeDiff(&out, cand, actual); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != c.want {
+			t.Errorf("diff of %d candidate bans:\n%s\nwant\n%s", len(c.in), out.String(), c.want)
+		}
+	}
+}

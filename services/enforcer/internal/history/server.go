@@ -95,12 +95,17 @@ func (s *server) Query(ctx context.Context, sql string, ro *ReadOnly) (*Result, 
 		secs := int(math.Ceil(ro.Timeout.Seconds()))
 		// Sent with the query; readonly=1 refuses writes, DDL and any
 		// later change of settings (including this one).
-		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{
-			"max_execution_time":   max(secs, 1),
-			"max_result_rows":      max(ro.MaxRows, 1),
-			"result_overflow_mode": "break",
-			"readonly":             1,
-		}))
+		set := clickhouse.Settings{
+			"max_execution_time": max(secs, 1),
+			"max_result_rows":    max(ro.MaxRows, 1),
+			"readonly":           1,
+		}
+		if s.dialect == Modern {
+			// Cut the result rather than fail. 18.16's protocol revision
+			// carries only numeric settings: there a larger result fails.
+			set["result_overflow_mode"] = clickhouse.CustomSetting{Value: "break"}
+		}
+		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(set))
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, ro.Timeout+5*time.Second)
 		defer cancel()

@@ -161,6 +161,29 @@ func TestServerMigrate(t *testing.T) {
 	if again, err := Migrate(ctx, s, DefaultConfig().TTL, nil); err != nil || len(again) != 0 {
 		t.Fatalf("second Migrate: %v %v", again, err)
 	}
+	// Read-only on the server too: past the statement check, readonly=1 refuses.
+	ro := ReadOnly{Timeout: 10 * time.Second, MaxRows: 10}
+	for _, q := range []string{"INSERT INTO events (id) SELECT 'x'", "SELECT * FROM file('/etc/passwd', 'TSV', 'line String')",
+		"DROP TABLE verdicts", "SELECT 1 SETTINGS readonly = 0", "CREATE TABLE x (a Int8) ENGINE = Memory"} {
+		if _, err := s.Query(ctx, q, &ro); err == nil {
+			t.Errorf("server ran %q read-only", q)
+		}
+	}
+	if _, err := RunPack(ctx, s, "why-banned", map[string]string{"subject": "x' OR '1'='1"}, ro); err != nil {
+		t.Errorf("why-banned on 18.16: %v", err)
+	}
+	for _, name := range PackNames() {
+		params := map[string]string{}
+		p, _ := Pack()
+		for _, pp := range p[name].Params {
+			if pp.Required {
+				params[pp.Name] = "a@shop.example"
+			}
+		}
+		if _, err := RunPack(ctx, s, name, params, ro); err != nil {
+			t.Errorf("pack %s on 18.16: %v", name, err)
+		}
+	}
 	res, err := s.Query(ctx, "SELECT name FROM system.tables WHERE database = 'mxwarden' ORDER BY name", nil)
 	if err != nil {
 		t.Fatal(err)
