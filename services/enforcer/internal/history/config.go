@@ -98,6 +98,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("history.dsn: want clickhouse://host:9000/db"))
 		}
 	}
+	if c.Path != "" && c.DSN == "" && !EmbeddedAvailable {
+		errs = append(errs, fmt.Errorf("history.path: %w", ErrNoEmbedded))
+	}
 	if c.Group == "" {
 		errs = append(errs, errors.New("history.group: empty"))
 	}

@@ -52,11 +52,6 @@ func (r *Runner) Run(ctx context.Context) error {
 				break
 			}
 		}
-		if err == ErrNoEmbedded {
-			r.logger.Error("history disabled", "err", err)
-			<-ctx.Done()
-			return nil
-		}
 		r.writer.m.errors.Inc()
 		r.logger.Warn("history store unavailable; retrying", "backoff", backoff.String(), "err", err)
 		select {
