@@ -133,8 +133,8 @@ func TestAlertsComplete(t *testing.T) {
 				}
 			}
 		}
-		if !regexp.MustCompile(`alertname: ` + r.Alert + `\n\s+exp_alerts: \[\]`).Match(tests) ||
-			!regexp.MustCompile(`alertname: ` + r.Alert + `\n\s+exp_alerts:\n`).Match(tests) {
+		if !regexp.MustCompile(`alertname: `+r.Alert+`\n\s+exp_alerts: \[\]`).Match(tests) ||
+			!regexp.MustCompile(`alertname: `+r.Alert+`\n\s+exp_alerts:\n`).Match(tests) {
 			t.Errorf("%s: the promtool tests need a case where it fires and one where it stays silent", r.Alert)
 		}
 	}

@@ -60,7 +60,7 @@ func promTargets(qs []q) []any {
 func timeseries(title, desc, unit string, qs ...q) obj {
 	return obj{
 		"type": "timeseries", "title": title, "description": desc,
-		"datasource": obj{"type": "prometheus", "uid": promDS},
+		"datasource":  obj{"type": "prometheus", "uid": promDS},
 		"fieldConfig": obj{"defaults": obj{"unit": unit}, "overrides": []any{}},
 		"options":     obj{"legend": obj{"displayMode": "table", "placement": "bottom", "calcs": []any{"lastNotNull", "max"}}},
 		"targets":     promTargets(qs),
@@ -130,13 +130,13 @@ func dashboard(uid, title, desc string, panels []obj, withClickHouse bool) obj {
 		"uid": uid, "title": title, "description": desc,
 		"tags":          []any{"mxwarden"},
 		"schemaVersion": 39, "version": 1, "editable": true,
-		"time":        obj{"from": "now-6h", "to": "now"},
-		"refresh":     "30s",
-		"timezone":    "utc",
+		"time":         obj{"from": "now-6h", "to": "now"},
+		"refresh":      "30s",
+		"timezone":     "utc",
 		"graphTooltip": 1,
-		"templating":  obj{"list": vars},
-		"annotations": obj{"list": []any{}},
-		"panels":      ps,
+		"templating":   obj{"list": vars},
+		"annotations":  obj{"list": []any{}},
+		"panels":       ps,
 	}
 }
 
