@@ -55,6 +55,7 @@ func TestAlertRulesPromtool(t *testing.T) {
 	for _, args := range [][]string{
 		{"check", "rules", "mxwarden.rules.yml"},
 		{"test", "rules", "mxwarden.rules.test.yml"},
+		{"check", "config", "prometheus.example.yml"},
 	} {
 		cmd := exec.Command(pt, args...)
 		cmd.Dir = dir
