@@ -1,10 +1,8 @@
 package deploy
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -82,22 +80,5 @@ func TestOverlaysRender(t *testing.T) {
 			}
 			t.Logf("overlay %s: %d objects %v", ov, len(objs), kinds)
 		})
-	}
-}
-
-// An overlay rendered to YAML, for the README's "what to apply".
-func TestRenderedWritesYAML(t *testing.T) {
-	if os.Getenv("MXWARDEN_RENDER_DIR") == "" {
-		t.Skip("set MXWARDEN_RENDER_DIR to write the rendered overlays there")
-	}
-	for _, ov := range Overlays {
-		var buf bytes.Buffer
-		for _, o := range render(t, ov) {
-			buf.Write(o.JSON)
-			buf.WriteByte('\n')
-		}
-		if err := os.WriteFile(filepath.Join(os.Getenv("MXWARDEN_RENDER_DIR"), ov+".jsonl"), buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
 	}
 }

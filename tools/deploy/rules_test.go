@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -143,5 +144,44 @@ func TestAlertsComplete(t *testing.T) {
 		if !have[a] {
 			t.Errorf("no alert %s", a)
 		}
+	}
+}
+
+// Every Prometheus query of the dashboards is valid PromQL: each is
+// checked by promtool as a recording rule (Grafana's $__rate_interval and
+// $__range replaced by durations).
+func TestDashboardQueriesParse(t *testing.T) {
+	pt := promtool(t)
+	var rules []map[string]any
+	for name, d := range gen.Dashboards() {
+		for _, p := range d["panels"].([]any) {
+			panel := p.(map[string]any)
+			targets, _ := panel["targets"].([]any)
+			for _, tg := range targets {
+				expr, ok := tg.(map[string]any)["expr"].(string)
+				if !ok {
+					continue
+				}
+				expr = strings.NewReplacer("$__rate_interval", "5m", "$__range", "1h").Replace(expr)
+				rules = append(rules, map[string]any{
+					"record": fmt.Sprintf("dashboard:%s:%d", strings.ReplaceAll(name, "-", "_"), len(rules)),
+					"expr":   expr,
+				})
+			}
+		}
+	}
+	if len(rules) < 10 {
+		t.Fatalf("only %d dashboard queries found", len(rules))
+	}
+	b, err := yaml.Marshal(map[string]any{"groups": []any{map[string]any{"name": "dashboards", "rules": rules}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(t.TempDir(), "dashboards.rules.yml")
+	if err := os.WriteFile(f, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(pt, "check", "rules", f).CombinedOutput(); err != nil {
+		t.Errorf("dashboard queries do not parse: %v\n%s", err, out)
 	}
 }
