@@ -185,7 +185,7 @@ func DecodeEvent(b []byte, e *DeliveryEvent) error {
 		// the last word, and its error message is the one reported.
 		*e = DeliveryEvent{}
 		if jerr := json.Unmarshal(b, e); jerr != nil {
-			return fmt.Errorf("%w: %w: decode event: %v", ErrInvalid, ErrDecode, jerr)
+			return fmt.Errorf("%w: %w: decode event: %w", ErrInvalid, ErrDecode, jerr)
 		}
 	}
 	if e.V == 0 {
@@ -338,7 +338,7 @@ func decodeEventFast(b []byte, e *DeliveryEvent, prev *DeliveryEvent) error {
 	} else {
 		next := 0 // the field expected next, in the encoder's order
 		for {
-			f := fieldUnknown
+			var f int
 			if next < len(wireKeys) && bytes.HasPrefix(b[d.i:], wireKeys[next]) {
 				f = next // the usual case: the key AppendEvent writes next
 				d.i += len(wireKeys[next])

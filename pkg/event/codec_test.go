@@ -25,7 +25,7 @@ func jsonMarshalEvent(e *DeliveryEvent) ([]byte, error) {
 func jsonUnmarshalEvent(b []byte) (*DeliveryEvent, error) {
 	var e DeliveryEvent
 	if err := json.Unmarshal(b, &e); err != nil {
-		return nil, fmt.Errorf("%w: %w: decode event: %v", ErrInvalid, ErrDecode, err)
+		return nil, fmt.Errorf("%w: %w: decode event: %w", ErrInvalid, ErrDecode, err)
 	}
 	if e.V == 0 {
 		e.V = 1
