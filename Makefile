@@ -69,6 +69,7 @@ $(GOLANGCI):
 .PHONY: lint
 lint: check $(GOLANGCI) ## gofmt, vet, and golangci-lint (.golangci.yml: the project rules) in every module
 	@for m in $(MODULES) tools; do (cd $$m && $(GOLANGCI) run --config $(CURDIR)/.golangci.yml ./...) || exit 1; done
+	cd tools/deploy && $(GOLANGCI) run --config $(CURDIR)/.golangci.yml ./...
 
 .PHONY: tidy
 tidy: ## go work sync, then go mod tidy every module (so each go.sum is complete for GOWORK=off builds)

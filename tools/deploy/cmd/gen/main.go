@@ -38,6 +38,6 @@ func main() {
 			fmt.Fprintln(os.Stderr, "gen:", err)
 			os.Exit(1)
 		}
-		fmt.Println("wrote", n)
+		fmt.Fprintln(os.Stdout, "wrote", n)
 	}
 }
