@@ -106,6 +106,19 @@ func TestWorkloadsHardened(t *testing.T) {
 				}
 				probe("liveness", c.LivenessProbe, "/healthz")
 				probe("readiness", c.ReadinessProbe, "/readyz")
+				// No mount inside a ConfigMap or Secret mount: those are
+				// read-only, and the runtime cannot create the mount point.
+				roVolume := map[string]bool{}
+				for _, v := range ps.Volumes {
+					roVolume[v.Name] = v.ConfigMap != nil || v.Secret != nil
+				}
+				for _, outer := range c.VolumeMounts {
+					for _, inner := range c.VolumeMounts {
+						if roVolume[outer.Name] && inner.Name != outer.Name && strings.HasPrefix(inner.MountPath, strings.TrimSuffix(outer.MountPath, "/")+"/") {
+							t.Errorf("%s %s/%s: %s is mounted inside the read-only %s mount %s", ov, name, c.Name, inner.MountPath, outer.Name, outer.MountPath)
+						}
+					}
+				}
 				hasHTTP := false
 				for _, p := range c.Ports {
 					hasHTTP = hasHTTP || p.Name == "http"
