@@ -183,35 +183,24 @@ func TestKafkaTopics(t *testing.T) {
 	}
 }
 
-// Every service ConfigMap a rendered overlay ships is accepted by the
-// service's own `check` (unknown keys and invalid values are errors), and
-// every dashboard ConfigMap carries the grafana_dashboard label and JSON
-// with a uid.
-func TestConfigMaps(t *testing.T) {
+// Every workload's container, run as the pod would run it (its args with
+// "check" for "run", its ConfigMap at the mounted path, its environment),
+// is accepted by the service's own `check`: unknown keys and invalid
+// values are errors. Every dashboard ConfigMap carries the
+// grafana_dashboard label and dashboard JSON with a uid.
+func TestWorkloadConfig(t *testing.T) {
 	bin := testbin.Dir(t)
-	svcOf := map[string]string{
-		"mxwarden-ingest": "ingest", "mxwarden-ingest-syslog": "ingest", "mxwarden-detector": "detector",
-		"mxwarden-enforcer": "enforcer", "mxwarden-agent": "enforcer",
-	}
 	for _, ov := range Overlays {
-		checked, dashboards := 0, 0
-		for _, o := range render(t, ov) {
+		objs := render(t, ov)
+		configMaps := map[string]corev1.ConfigMap{}
+		dashboards := 0
+		for _, o := range objs {
 			if o.Kind != "ConfigMap" {
 				continue
 			}
 			var cm corev1.ConfigMap
 			_ = json.Unmarshal(o.JSON, &cm)
-			if svc, ok := svcOf[cm.Name]; ok {
-				file := filepath.Join(t.TempDir(), "config.yaml")
-				if err := os.WriteFile(file, []byte(cm.Data["config.yaml"]), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				out, err := exec.Command(filepath.Join(bin, svc), "check", "--config", file).CombinedOutput()
-				if err != nil {
-					t.Errorf("%s: `%s check` rejects ConfigMap %s: %v\n%s", ov, svc, cm.Name, err, out)
-				}
-				checked++
-			}
+			configMaps[cm.Name] = cm
 			if cm.Labels["grafana_dashboard"] == "1" {
 				for k, v := range cm.Data {
 					var d struct{ UID, Title string }
@@ -222,8 +211,72 @@ func TestConfigMaps(t *testing.T) {
 				}
 			}
 		}
-		if checked != len(svcOf) || dashboards != 2 {
-			t.Errorf("%s: %d service ConfigMaps checked (want %d), %d dashboards (want 2)", ov, checked, len(svcOf), dashboards)
+		if dashboards != 2 {
+			t.Errorf("%s: %d dashboards, want 2", ov, dashboards)
+		}
+		checked := 0
+		for name, ps := range podSpecs(t, objs) {
+			for _, c := range ps.Containers {
+				svc := ""
+				for _, s := range services {
+					if strings.HasPrefix(c.Image, "ghcr.io/mxwarden/"+s+":") {
+						svc = s
+					}
+				}
+				if svc == "" {
+					t.Errorf("%s %s: image %s is not an mxwarden service", ov, name, c.Image)
+					continue
+				}
+				if len(c.Args) == 0 || c.Args[0] != "run" {
+					t.Errorf("%s %s: args %v do not start with run", ov, name, c.Args)
+					continue
+				}
+				dir := t.TempDir()
+				args := append([]string{"check"}, c.Args[1:]...)
+				for _, m := range c.VolumeMounts {
+					for _, v := range ps.Volumes {
+						if v.Name != m.Name || v.ConfigMap == nil {
+							continue
+						}
+						cm, ok := configMaps[v.ConfigMap.Name]
+						if !ok {
+							t.Errorf("%s %s: ConfigMap %s is not in the overlay", ov, name, v.ConfigMap.Name)
+							continue
+						}
+						for key, val := range cm.Data {
+							local := filepath.Join(dir, filepath.Base(m.MountPath), key)
+							if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
+								t.Fatal(err)
+							}
+							if err := os.WriteFile(local, []byte(val), 0o644); err != nil {
+								t.Fatal(err)
+							}
+							for i, a := range args {
+								if a == m.MountPath+"/"+key {
+									args[i] = local
+								}
+							}
+						}
+					}
+				}
+				cmd := exec.Command(filepath.Join(bin, svc), args...)
+				cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+				for _, e := range c.Env {
+					v := e.Value
+					if e.ValueFrom != nil {
+						v = "node-1.example" // a fieldRef such as spec.nodeName
+					}
+					cmd.Env = append(cmd.Env, e.Name+"="+v)
+				}
+				out, err := cmd.CombinedOutput()
+				if err != nil {
+					t.Errorf("%s %s/%s: `%s %s` refuses the configuration: %v\n%s", ov, name, c.Name, svc, strings.Join(args, " "), err, out)
+				}
+				checked++
+			}
+		}
+		if checked < 5 {
+			t.Errorf("%s: only %d containers checked", ov, checked)
 		}
 	}
 }
