@@ -6,12 +6,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/mxwarden/mxwarden/tools/internal/testbin"
 )
@@ -277,6 +280,114 @@ func TestWorkloadConfig(t *testing.T) {
 		}
 		if checked < 5 {
 			t.Errorf("%s: only %d containers checked", ov, checked)
+		}
+	}
+}
+
+// selects reports whether a label selector (matchLabels and In/Exists
+// expressions) matches labels.
+func selects(sel *metav1.LabelSelector, labels map[string]string) bool {
+	if sel == nil {
+		return false
+	}
+	for k, v := range sel.MatchLabels {
+		if labels[k] != v {
+			return false
+		}
+	}
+	for _, e := range sel.MatchExpressions {
+		v, ok := labels[e.Key]
+		switch e.Operator {
+		case metav1.LabelSelectorOpExists:
+			if !ok {
+				return false
+			}
+		case metav1.LabelSelectorOpIn:
+			if !ok || !slices.Contains(e.Values, v) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// Every workload's pods are scraped by the PodMonitor (on their http
+// port, under the job name the alerts use), and every pod not on the host
+// network is covered by a NetworkPolicy that admits each of its ports.
+func TestPodsScrapedAndFenced(t *testing.T) {
+	for _, ov := range Overlays {
+		objs := render(t, ov)
+		var pm struct {
+			Spec struct {
+				JobLabel string               `json:"jobLabel"`
+				Selector metav1.LabelSelector `json:"selector"`
+			} `json:"spec"`
+		}
+		var policies []networkingv1.NetworkPolicy
+		templates := map[string]corev1.PodTemplateSpec{}
+		for _, o := range objs {
+			switch o.Kind {
+			case "PodMonitor":
+				_ = json.Unmarshal(o.JSON, &pm)
+			case "NetworkPolicy":
+				var np networkingv1.NetworkPolicy
+				_ = json.Unmarshal(o.JSON, &np)
+				policies = append(policies, np)
+			case "Deployment":
+				var d appsv1.Deployment
+				_ = json.Unmarshal(o.JSON, &d)
+				templates[o.String()] = d.Spec.Template
+			case "DaemonSet":
+				var d appsv1.DaemonSet
+				_ = json.Unmarshal(o.JSON, &d)
+				templates[o.String()] = d.Spec.Template
+			}
+		}
+		for name, tpl := range templates {
+			job := tpl.Labels[pm.Spec.JobLabel]
+			if !selects(&pm.Spec.Selector, tpl.Labels) || !strings.HasPrefix(job, "mxwarden-") {
+				t.Errorf("%s %s: not scraped by the PodMonitor as a mxwarden-* job (labels %v)", ov, name, tpl.Labels)
+			}
+			if tpl.Spec.HostNetwork {
+				continue
+			}
+			var mine []networkingv1.NetworkPolicy
+			for _, np := range policies {
+				if selects(&np.Spec.PodSelector, tpl.Labels) {
+					mine = append(mine, np)
+				}
+			}
+			if len(mine) == 0 {
+				t.Errorf("%s %s: no NetworkPolicy selects its pods", ov, name)
+				continue
+			}
+			for _, c := range tpl.Spec.Containers {
+				for _, p := range c.Ports {
+					proto := p.Protocol
+					if proto == "" {
+						proto = corev1.ProtocolTCP
+					}
+					admitted := false
+					for _, np := range mine {
+						for _, in := range np.Spec.Ingress {
+							for _, np := range in.Ports {
+								npProto := corev1.ProtocolTCP
+								if np.Protocol != nil {
+									npProto = *np.Protocol
+								}
+								if np.Port != nil && np.Port.IntValue() == int(p.ContainerPort) && npProto == proto {
+									admitted = true
+								}
+							}
+						}
+					}
+					if !admitted {
+						t.Errorf("%s %s: port %s %d/%s is not admitted by its NetworkPolicies", ov, name, p.Name, p.ContainerPort, proto)
+					}
+				}
+			}
 		}
 	}
 }
