@@ -551,10 +551,21 @@ func joinContinuations(r string) string {
 //	mid F=<sender> rejected by non-SMTP ACL: reason
 //	H=... F=<sender> rejected MAIL <sender>: reason
 func (p *Parser) eximRejectOrOther(h *header, hs *hostState, mid, s string, em *emitter) *LineError {
+	if mid == "" {
+		if i := strings.Index(s, " authenticator failed for "); i > 0 {
+			if handled, err := p.eximAuthFailed(h, hs, s[i+len(" authenticator failed for "):], em); handled {
+				return err
+			}
+		}
+	}
 	i := strings.Index(s, "rejected ")
 	if i < 0 || (i > 0 && s[i-1] != ' ') {
-		p.count(kEximOther)
-		return nil
+		if isEximNoise(mid != "", s) {
+			p.count(kEximOther)
+			return nil
+		}
+		p.count(kEximUnrecognised)
+		return errEximShape
 	}
 	before, after := s[:i], s[i+len("rejected "):]
 	temp := false
@@ -595,7 +606,7 @@ func (p *Parser) eximRejectOrOther(h *header, hs *hostState, mid, s string, em *
 			raw = raw[:len(raw)-1]
 		}
 		if !strings.HasPrefix(raw, "<") { // "rejected MAIL command ..."
-			p.count(kEximOther)
+			p.count(kEximRejectSession)
 			return nil
 		}
 	case strings.HasPrefix(after, "after DATA"), strings.HasPrefix(after, "during MIME ACL checks"),
@@ -605,7 +616,7 @@ func (p *Parser) eximRejectOrOther(h *header, hs *hostState, mid, s string, em *
 			reason = r
 		}
 	default:
-		p.count(kEximOther) // EHLO, HELO, connection, STARTTLS, VRFY...: no message
+		p.count(kEximRejectSession) // EHLO, HELO, connection, STARTTLS, VRFY...: no message
 		return nil
 	}
 	o := outcome{status: event.StatusRejected, rcpt: rcpt}
@@ -653,4 +664,76 @@ func (p *Parser) eximRejectOrOther(h *header, hs *hostState, mid, s string, em *
 		p.forget(m)
 	}
 	return nil
+}
+
+// eximAuthFailed: "<authenticator> authenticator failed for [H=]host
+// (helo) [ip]:port I=[ip]:port [U=ident]: 535 Incorrect authentication
+// data (set_id=user)" (s is the text after "failed for "). A permanent
+// refusal (5xx) is one auth_failed event with the client IP and the login
+// (set_id); a temporary one ("435 Unable to authenticate at present") is
+// the server's own trouble and only counted.
+func (p *Parser) eximAuthFailed(h *header, hs *hostState, s string, em *emitter) (bool, *LineError) {
+	var ip, text string
+	for k := 0; k+2 < len(s); {
+		j := strings.Index(s[k:], ": ")
+		if j < 0 {
+			break
+		}
+		if _, _, ok := replyCode(s[k+j+2:]); ok {
+			ip, text = eximClientIP(s[:k+j]), s[k+j+2:]
+			break
+		}
+		k += j + 2
+	}
+	if text == "" {
+		return false, nil
+	}
+	code, dsn, rest := eximReply(text)
+	if code < 500 {
+		p.count(kEximOther)
+		return true, nil
+	}
+	p.count(kEximAuth)
+	o := outcome{status: event.StatusAuthFailed, code: code, dsn: dsn, text: rest}
+	if i := strings.Index(text, "(set_id="); i >= 0 {
+		v := text[i+len("(set_id="):]
+		j := strings.IndexByte(v, ')')
+		if j < 0 {
+			j = len(v)
+		}
+		u, ok := p.token(v[:j])
+		if !ok {
+			return true, errHostileToken
+		}
+		o.saslUser = u
+		if k := strings.Index(o.text, " (set_id="); k >= 0 {
+			o.text = o.text[:k]
+		}
+	}
+	if ip != "" {
+		v, ok := p.token(ip)
+		if !ok {
+			return true, errHostileToken
+		}
+		o.clientIP = v
+	}
+	em.emit(p.event(mtaExim, hs, "", nil, h.ts, em.next(), &o))
+	return true, nil
+}
+
+// eximClientIP returns the client IP of Exim's host_and_ident text
+// ("H=host (helo) [ip]:port I=[ip]:port U=ident"): the first bracketed
+// token that is not the interface (I=).
+func eximClientIP(s string) string {
+	for s != "" {
+		var tok string
+		tok, s = cutToken(trimLeftSpace(s))
+		if strings.HasPrefix(tok, "H=") {
+			tok = tok[2:]
+		}
+		if strings.HasPrefix(tok, "[") {
+			return bracketIP(tok)
+		}
+	}
+	return ""
 }

@@ -87,7 +87,7 @@ func (p *Parser) Feed(line []byte, id string, emit func(*event.DeliveryEvent)) e
 	}
 	s := view(line)
 	p.setLine(line)
-	p.kind = kUnrecognized
+	p.kind = kUnframed
 	err := p.feed(s, id, emit)
 	p.lineLo, p.lineHi = 0, 0
 	p.stats[p.kind]++
@@ -265,7 +265,11 @@ func (p *Parser) event(mta string, hs *hostState, qid string, m *msg, ts time.Ti
 	if o.text != "" {
 		e.ReplyText = cleanText(dropContinuations(o.text, o.code), maxText)
 	}
-	if o.status != event.StatusSent {
+	switch o.status {
+	case event.StatusSent:
+	case event.StatusAuthFailed:
+		e.Reason = event.ReasonAuthFailure
+	default:
 		e.Reason = classify.Classify(o.code, o.dsn, o.text)
 	}
 	if m == nil {
