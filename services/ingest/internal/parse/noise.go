@@ -75,6 +75,16 @@ func isPostfixNoise(qid, s string) bool {
 			return true
 		}
 	}
+	// "ID: text" with an id splitQueueID does not take (a queue id of
+	// another build): the text decides.
+	if i := strings.IndexByte(s, ':'); qid == "" && i > 0 && i+1 < len(s) && s[i+1] == ' ' {
+		for k := 0; k < i; k++ {
+			if !isAlnum(s[k]) {
+				return false
+			}
+		}
+		return isPostfixNoise("-", s[i+2:])
+	}
 	return false
 }
 
