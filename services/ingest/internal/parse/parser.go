@@ -35,6 +35,10 @@ type Parser struct {
 	splitSeq                 uint64
 	splitSpare               []byte // the buffer of the last line reassembled, for the next
 	watermark                time.Time
+	// A container runtime's partial records being joined (see framing.go).
+	partial    bool
+	partialBuf []byte
+	depth      int // nesting of wrapped lines (container, JSON): at most one
 
 	// The line being fed: [lineLo, lineHi) is its memory, see own.
 	lineLo, lineHi uintptr
@@ -115,6 +119,11 @@ func (p *Parser) setLine(line []byte) {
 func (p *Parser) count(k lineKind) { p.kind = k }
 
 func (p *Parser) feed(s, id string, emit func(*event.DeliveryEvent)) *LineError {
+	if len(s) > 0 && s[0] == '{' && p.depth == 0 {
+		if handled, err := p.jsonLine(s, id, emit); handled {
+			return err
+		}
+	}
 	if len(s) == 0 || ((s[0] >= 'A' && s[0] <= 'Z') || s[0] == '_') && !(monthOf(s) > 0 && len(s) > 3 && s[3] == ' ') {
 		if handled, err := p.journal(s, id, emit); handled {
 			return err
@@ -123,6 +132,10 @@ func (p *Parser) feed(s, id string, emit func(*event.DeliveryEvent)) *LineError 
 	h, err := p.parseHeader(s)
 	if err != nil {
 		return err
+	}
+	if h.container {
+		full, text, _ := containerStream(h.msg)
+		return p.containerText(h.ts, full, text, id, emit)
 	}
 	return p.dispatch(&h, id, emit)
 }
