@@ -170,8 +170,12 @@ func (s *Service) Run(ctx context.Context) error {
 var errInputEnded = errors.New("input ended")
 
 func (s *Service) pipeline(ctx context.Context, cl *kgo.Client) error {
+	format, err := parseFormat(s.cfg.Source.Format)
+	if err != nil {
+		return err
+	}
 	p, err := parse.New(parse.Options{
-		Format: s.cfg.Source.Format, Host: s.host, Now: time.Now,
+		Format: format, Host: s.host, Now: time.Now,
 		PendingTTL: s.cfg.Source.PendingTTL, MaxLineLen: s.cfg.Source.MaxLine,
 	})
 	if err != nil {
@@ -521,7 +525,14 @@ func (s *Service) readSyslog(ctx context.Context, ch chan<- batch) error {
 
 func (s *Service) sampleQueue(ctx context.Context, cl *kgo.Client) error {
 	fields := strings.Fields(s.cfg.Queue.Command)
-	smp := &queue.Sampler{Command: fields[0], Args: fields[1:], Format: s.cfg.Queue.Format, MTA: s.cfg.Source.Format, Host: s.host}
+	mta := s.cfg.Source.Format
+	if mta == "auto" { // the queue command says which MTA it is
+		mta = "postfix"
+		if s.cfg.Queue.Format == "count" {
+			mta = "exim"
+		}
+	}
+	smp := &queue.Sampler{Command: fields[0], Args: fields[1:], Format: s.cfg.Queue.Format, MTA: mta, Host: s.host}
 	log := s.logger.With("component", "queue")
 	t := time.NewTicker(s.cfg.Queue.Interval)
 	defer t.Stop()
