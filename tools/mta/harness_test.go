@@ -145,6 +145,7 @@ type event struct {
 	Reason    string `json:"reason"`
 	Relay     string `json:"relay"`
 	ClientIP  string `json:"client_ip"`
+	Subject   string `json:"subject"`
 }
 
 // requireTools skips (outside CI) or fails (CI=true) when something the

@@ -2,6 +2,7 @@ package parse
 
 import (
 	"strings"
+	"unicode/utf8"
 
 	"github.com/mxwarden/mxwarden/pkg/event"
 	"github.com/mxwarden/mxwarden/services/ingest/internal/classify"
@@ -234,27 +235,65 @@ func quotedEnd(v string) int {
 	return len(v)
 }
 
-// unquote undoes Exim's backslash escaping of a quoted log value.
-func unquote(s string) string {
+// unescape undoes Exim's escaping of a logged text (string_printing in
+// Exim's src/string.c, and the quoting of T="..." and C="..."): "\NNN"
+// (octal: every byte that is not printable ASCII, so UTF-8 arrives as
+// "\351\202\256"), "\n", "\r", "\t", "\b", "\v", "\f", "\"" and "\\". A
+// header folded over lines ("Subject: a\n b") is unfolded: the newline
+// goes, the white space that continues the line stays (RFC 5322 2.2.3).
+// Bytes that do not form valid UTF-8 become U+FFFD, and the text is
+// counted under texts_invalid_utf8. It returns s itself when it holds no
+// backslash and is valid UTF-8.
+func (p *Parser) unescape(s string) string {
 	if strings.IndexByte(s, '\\') < 0 {
+		if !utf8.ValidString(s) {
+			p.stats[kTextInvalidUTF8]++
+			return strings.ToValidUTF8(s, "\uFFFD")
+		}
 		return s
 	}
-	var b strings.Builder
+	b := make([]byte, 0, len(s))
 	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+1 < len(s) {
-			i++
-			switch s[i] {
-			case 'n':
-				b.WriteByte('\n')
-				continue
-			case 't':
-				b.WriteByte('\t')
+		c := s[i]
+		if c != '\\' || i+1 == len(s) {
+			b = append(b, c)
+			continue
+		}
+		i++
+		switch d := s[i]; d {
+		case 'n':
+			if i+1 < len(s) && (s[i+1] == ' ' || s[i+1] == '\t') {
+				continue // a folded header line: unfold
+			}
+			b = append(b, '\n')
+		case 'r':
+			b = append(b, '\r')
+		case 't':
+			b = append(b, '\t')
+		case 'b':
+			b = append(b, '\b')
+		case 'v':
+			b = append(b, '\v')
+		case 'f':
+			b = append(b, '\f')
+		case '0', '1', '2', '3':
+			if i+2 < len(s) && s[i+1] >= '0' && s[i+1] <= '7' && s[i+2] >= '0' && s[i+2] <= '7' {
+				b = append(b, (d-'0')<<6|(s[i+1]-'0')<<3|(s[i+2]-'0'))
+				i += 2
 				continue
 			}
+			b = append(b, '\\', d)
+		case '"', '\\':
+			b = append(b, d)
+		default: // no escape Exim writes: kept as it is
+			b = append(b, '\\', d)
 		}
-		b.WriteByte(s[i])
 	}
-	return b.String()
+	if !utf8.Valid(b) {
+		p.stats[kTextInvalidUTF8]++
+		return strings.ToValidUTF8(string(b), "\uFFFD")
+	}
+	return string(b)
 }
 
 // eximAddr reads the address at the start of s: a token, or a quoted
@@ -319,7 +358,7 @@ func (p *Parser) eximArrival(h *header, hs *hostState, mid, s string, em *emitte
 		m.messageID = cleanText(trimAngle(f.msgID), 998)
 	}
 	if f.subject != "" {
-		m.subject = decodeSubject(unquote(f.subject))
+		m.subject = decodeSubject(p.unescape(f.subject))
 	}
 	return nil
 }
@@ -409,7 +448,7 @@ func (p *Parser) eximDelivery(h *header, hs *hostState, mid string, status event
 	switch status {
 	case event.StatusSent:
 		if f.confirm != "" {
-			c := unquote(f.confirm)
+			c := p.unescape(f.confirm)
 			if code, r, ok := replyCode(c); ok {
 				o.code, o.text = code, r
 				if d, r2, ok := dsnToken(r); ok {
@@ -421,6 +460,7 @@ func (p *Parser) eximDelivery(h *header, hs *hostState, mid string, status event
 		}
 	default:
 		o.code, o.dsn, o.text = eximReply(text)
+		o.text = p.unescape(o.text)
 		if status == event.StatusBounced && strings.Contains(text, "retry time") {
 			o.status = event.StatusExpired // the retry limit ended the message's life
 		}
@@ -646,6 +686,7 @@ func (p *Parser) eximRejectOrOther(h *header, hs *hostState, mid, s string, em *
 	// Exim does not log the code of an ACL refusal: deny is 550 and defer
 	// 450 unless the ACL set another (then the reason text starts with it).
 	o.code, o.dsn, o.text = eximReply(reason)
+	o.text = p.unescape(o.text)
 	if o.code == 0 {
 		o.code = 550
 		if temp {
