@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/mxwarden/mxwarden/pkg/event"
 	"github.com/mxwarden/mxwarden/services/ingest/internal/parse"
@@ -53,8 +54,9 @@ func ParseCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) erro
 	emit := func(e *event.DeliveryEvent) {
 		b, err := event.MarshalEvent(e)
 		if err == nil {
-			b = append(b, '\n')
-			_, err = out.Write(b)
+			if _, err = out.Write(b); err == nil {
+				err = out.WriteByte('\n')
+			}
 		}
 		if err != nil && werr == nil {
 			werr = err
@@ -99,8 +101,9 @@ func ParseCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) erro
 			if truncated {
 				reject(parse.KindTruncated, fmt.Sprintf("line longer than %d bytes", *maxLine))
 			}
+			// Feed does not retain the id: a view of the reused buffer will do.
 			idBuf = strconv.AppendInt(append(idBuf[:0], prefix...), off, 10)
-			if err := p.Feed(line, string(idBuf), emit); err != nil {
+			if err := p.Feed(line, unsafe.String(unsafe.SliceData(idBuf), len(idBuf)), emit); err != nil {
 				var le *parse.LineError
 				kind := parse.KindUnparseable
 				if errors.As(err, &le) {

@@ -76,7 +76,7 @@ func (p *Parser) journal(s, id string, emit func(*event.DeliveryEvent)) (bool, *
 		}
 	case "MESSAGE":
 		j.msg = append(j.msg[:0], val...)
-		j.id = id
+		j.id = strings.Clone(id) // kept until the entry ends
 	}
 	return true, nil
 }

@@ -80,7 +80,7 @@ func (p *Parser) Watermark() time.Time { return p.watermark }
 // Feed returns a *LineError for a line it rejects (see the Kind
 // constants), nil for a line it understood, whether or not it produced an
 // event. A line longer than MaxLineLen is cut, parsed, and reported as
-// truncated. Feed does not retain line.
+// truncated. Feed does not retain line or id (the events get copies).
 func (p *Parser) Feed(line []byte, id string, emit func(*event.DeliveryEvent)) error {
 	truncated := false
 	if len(line) > p.opts.MaxLineLen {
@@ -319,8 +319,10 @@ type emitter struct {
 }
 
 func (em *emitter) next() string {
-	id := em.id
-	if em.n > 0 {
+	var id string
+	if em.n == 0 {
+		id = strings.Clone(em.id) // the caller's id may be a view of a buffer it reuses
+	} else {
 		id = em.id + "/" + strconv.Itoa(em.n)
 	}
 	em.n++

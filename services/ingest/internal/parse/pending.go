@@ -20,7 +20,7 @@ type msg struct {
 	messageID string
 	subject   string
 	size      int64
-	lastID    string // id of the last line that touched it (for ids of expiry events)
+	lastID    []byte // id of the last line that touched it (for ids of expiry events); reused, as most lines touch a message
 	last      time.Time
 	attempts  int32 // delivery lines seen
 	queued    bool  // the queue manager saw it (Postfix qmgr from=, Exim <=)
@@ -86,7 +86,7 @@ func (p *Parser) touch(hs *hostState, mta, qid string, ts time.Time, id string, 
 		hs.msgs[m.qid] = m
 		p.pending++
 		p.lru.pushBack(m)
-		m.last, m.lastID = ts, id
+		m.last, m.lastID = ts, append(m.lastID[:0], id...)
 		if p.pending > p.opts.MaxPending {
 			if old := p.lru.head; old != m {
 				p.giveUp(old, emit)
@@ -102,7 +102,7 @@ func (p *Parser) touch(hs *hostState, mta, qid string, ts time.Time, id string, 
 	if ts.After(m.last) {
 		m.last = ts
 	}
-	m.lastID = id
+	m.lastID = append(m.lastID[:0], id...)
 	return m
 }
 
@@ -162,7 +162,7 @@ func (p *Parser) giveUp(m *msg, emit func(*event.DeliveryEvent)) {
 	if m.hostile || !m.queued {
 		return
 	}
-	em := emitter{id: m.lastID + "/expired", emit: emit}
+	em := emitter{id: string(m.lastID) + "/expired", emit: emit}
 	ev := func(r *pendingRcpt) {
 		o := outcome{status: event.StatusExpired}
 		if r != nil {

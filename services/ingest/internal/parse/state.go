@@ -44,7 +44,7 @@ func (p *Parser) Snapshot() []PendingMessage {
 		pm := PendingMessage{
 			Host: m.hs.name, QueueID: m.qid, MTA: m.mta, Sender: m.sender, ClientIP: m.clientIP,
 			SASLUser: m.saslUser, MessageID: m.messageID, Subject: m.subject, Size: m.size,
-			LastID: m.lastID, Last: m.last, Attempts: m.attempts, Queued: m.queued, Hostile: m.hostile,
+			LastID: string(m.lastID), Last: m.last, Attempts: m.attempts, Queued: m.queued, Hostile: m.hostile,
 		}
 		for _, r := range m.outstanding {
 			pm.Outstanding = append(pm.Outstanding, PendingDeferal{Addr: r.addr, DSN: r.dsn, Code: r.code, Reason: string(r.reason)})
@@ -79,7 +79,7 @@ func (p *Parser) Restore(msgs []PendingMessage) error {
 		}
 		m := &msg{
 			hs: hs, qid: pm.QueueID, mta: pm.MTA, sender: pm.Sender, clientIP: pm.ClientIP, saslUser: pm.SASLUser,
-			messageID: pm.MessageID, subject: pm.Subject, size: pm.Size, lastID: pm.LastID, last: pm.Last,
+			messageID: pm.MessageID, subject: pm.Subject, size: pm.Size, lastID: []byte(pm.LastID), last: pm.Last,
 			attempts: pm.Attempts, queued: pm.Queued, hostile: pm.Hostile, pending: true,
 		}
 		for _, r := range pm.Outstanding {
