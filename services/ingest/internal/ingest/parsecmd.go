@@ -52,13 +52,10 @@ func ParseCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) erro
 	out := bufio.NewWriterSize(stdout, 256<<10)
 	var werr error
 	emit := func(e *event.DeliveryEvent) {
-		b, err := event.MarshalEvent(e)
-		if err == nil {
-			if _, err = out.Write(b); err == nil {
-				err = out.WriteByte('\n')
-			}
-		}
-		if err != nil && werr == nil {
+		// Encoded straight into the writer's free buffer (the parser's
+		// timestamps are all within the years the wire form carries).
+		b := append(event.AppendEvent(out.AvailableBuffer(), e), '\n')
+		if _, err := out.Write(b); err != nil && werr == nil {
 			werr = err
 		}
 	}

@@ -170,7 +170,7 @@ func (p *Parser) jsonLine(s, id string, emit func(*event.DeliveryEvent)) (bool, 
 	}
 	str := func(k string) string { v, _ := journalValue(f[k]); return v }
 	us, err := strconv.ParseInt(str("__REALTIME_TIMESTAMP"), 10, 64)
-	if err != nil || us <= 0 {
+	if err != nil || us <= 0 || us >= maxJournalMicros {
 		return true, errNilTimestamp
 	}
 	pid := str("SYSLOG_PID")
@@ -180,6 +180,10 @@ func (p *Parser) jsonLine(s, id string, emit func(*event.DeliveryEvent)) (bool, 
 	p.count(kJournalField) // until dispatch counts the message's own kind
 	return true, p.journalMessage(time.UnixMicro(us).UTC(), str("_HOSTNAME"), str("SYSLOG_IDENTIFIER"), pid, msg, id, emit)
 }
+
+// maxJournalMicros is the first microsecond of the year 10000: a later
+// journal timestamp is no real one (and the wire form cannot carry it).
+const maxJournalMicros = 253402300800_000_000
 
 // journalValue decodes one field of journalctl -o json: a string, an
 // array of byte values (a value that is not valid UTF-8 or holds control

@@ -61,7 +61,7 @@ func (p *Parser) journal(s, id string, emit func(*event.DeliveryEvent)) (bool, *
 	p.count(kJournalField)
 	switch key {
 	case "__REALTIME_TIMESTAMP":
-		if allDigits(val) && len(val) <= 18 {
+		if allDigits(val) && len(val) <= 18 && atoi(val) < maxJournalMicros {
 			j.ts, j.hasTS = time.UnixMicro(int64(atoi(val))).UTC(), true
 		}
 	case "_HOSTNAME":
