@@ -45,7 +45,7 @@ func ParseCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) erro
 	if *host == "" {
 		*host, _ = os.Hostname()
 	}
-	p, err := parse.New(parse.Options{Format: pf, Host: *host, Now: time.Now, MaxLineLen: *maxLine})
+	p, err := parse.New(parse.Options{Format: pf, Host: *host, Now: time.Now, MaxLineLen: *maxLine, ReuseEvents: true})
 	if err != nil {
 		return err
 	}

@@ -177,6 +177,7 @@ func (s *Service) pipeline(ctx context.Context, cl *kgo.Client) error {
 	p, err := parse.New(parse.Options{
 		Format: format, Host: s.host, Now: time.Now,
 		PendingTTL: s.cfg.Source.PendingTTL, MaxLineLen: s.cfg.Source.MaxLine,
+		ReuseEvents: true, // emit encodes each event at once
 	})
 	if err != nil {
 		return fmt.Errorf("build parser: %w", err)

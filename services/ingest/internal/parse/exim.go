@@ -40,7 +40,7 @@ func (p *Parser) exim(h *header, id string, emit func(*event.DeliveryEvent)) *Li
 	if lerr != nil {
 		return lerr
 	}
-	em := emitter{id: id, emit: emit}
+	em := emitter{id: id, emit: emit, reuse: p.opts.ReuseEvents}
 	s := h.msg
 	if len(s) > 16 && (s[16] == ' ' || (len(s) > 23 && s[23] == ' ')) {
 		n := 16

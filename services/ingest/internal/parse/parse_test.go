@@ -628,3 +628,38 @@ func TestEximMultilineReply(t *testing.T) {
 		}
 	}
 }
+
+// TestReuseEvents: with Options.ReuseEvents the events encode to the same
+// bytes as without, over every corpus line.
+func TestReuseEvents(t *testing.T) {
+	var lines []string
+	for _, group := range []map[string][]string{postfixCorpus(t), eximCorpus(t)} {
+		for _, ls := range group {
+			lines = append(lines, ls...)
+		}
+	}
+	dayLog(5000, func(l string) { lines = append(lines, l) })
+	encode := func(reuse bool) []string {
+		p := newTestParser(t, Options{Host: "h", ReuseEvents: reuse})
+		var out []string
+		emit := func(e *event.DeliveryEvent) { out = append(out, string(event.AppendEvent(nil, e))) }
+		for i, l := range lines {
+			buf := []byte(l)
+			_ = p.Feed(buf, "r:"+itoa(i), emit)
+			for k := range buf {
+				buf[k] = 'Z'
+			}
+		}
+		p.Expire(time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), emit)
+		return out
+	}
+	a, b := encode(false), encode(true)
+	if len(a) != len(b) || len(a) < 1000 {
+		t.Fatalf("%d events without reuse, %d with", len(a), len(b))
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("event %d differs:\n%s\n%s", i, a[i], b[i])
+		}
+	}
+}

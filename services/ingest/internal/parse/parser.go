@@ -44,6 +44,7 @@ type Parser struct {
 	lineLo, lineHi uintptr
 
 	scratch []byte
+	ev      event.DeliveryEvent // the event emitted, with Options.ReuseEvents
 }
 
 // hostState holds the in-flight messages of one MTA host.
@@ -263,7 +264,13 @@ type outcome struct {
 
 // event builds the DeliveryEvent for o, joined with m (which may be nil).
 func (p *Parser) event(mta string, hs *hostState, qid string, m *msg, ts time.Time, id string, o *outcome) *event.DeliveryEvent {
-	e := &event.DeliveryEvent{
+	var e *event.DeliveryEvent
+	if p.opts.ReuseEvents {
+		e = &p.ev
+	} else {
+		e = new(event.DeliveryEvent)
+	}
+	*e = event.DeliveryEvent{
 		V:         event.SchemaVersion,
 		ID:        id,
 		TS:        ts,
@@ -276,7 +283,11 @@ func (p *Parser) event(mta string, hs *hostState, qid string, m *msg, ts time.Ti
 		Relay:     p.relays.intern(o.relay),
 	}
 	if o.text != "" {
-		e.ReplyText = cleanText(dropContinuations(o.text, o.code), maxText)
+		if p.opts.ReuseEvents { // valid until emit returns: a view will do
+			e.ReplyText, _ = cleanTextView(dropContinuations(o.text, o.code), maxText)
+		} else {
+			e.ReplyText = cleanText(dropContinuations(o.text, o.code), maxText)
+		}
 	}
 	switch o.status {
 	case event.StatusSent:
@@ -313,16 +324,20 @@ func (p *Parser) event(mta string, hs *hostState, qid string, m *msg, ts time.Ti
 
 // emitter numbers the events of one line.
 type emitter struct {
-	id   string
-	n    int
-	emit func(*event.DeliveryEvent)
+	id    string
+	n     int
+	emit  func(*event.DeliveryEvent)
+	reuse bool // Options.ReuseEvents: the id may stay a view
 }
 
 func (em *emitter) next() string {
 	var id string
-	if em.n == 0 {
+	switch {
+	case em.n == 0 && em.reuse:
+		id = em.id
+	case em.n == 0:
 		id = strings.Clone(em.id) // the caller's id may be a view of a buffer it reuses
-	} else {
+	default:
 		id = em.id + "/" + strconv.Itoa(em.n)
 	}
 	em.n++

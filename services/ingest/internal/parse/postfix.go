@@ -19,7 +19,7 @@ func (p *Parser) postfix(h *header, id string, emit func(*event.DeliveryEvent)) 
 	if lerr != nil {
 		return lerr
 	}
-	em := emitter{id: id, emit: emit}
+	em := emitter{id: id, emit: emit, reuse: p.opts.ReuseEvents}
 	s := h.msg
 	qid, rest, ok := splitQueueID(s)
 	if !ok {
