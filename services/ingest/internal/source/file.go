@@ -53,7 +53,11 @@ func Lines(r io.Reader, maxLine int, fn func(data []byte, offset int64, truncate
 		if len(buf) == 0 && err == nil && len(chunk) <= maxLine+1 {
 			// The common case: the whole line in the reader's buffer, fed
 			// without a copy.
-			if ferr := fn(bytes.TrimRight(chunk, "\r\n"), off, false); ferr != nil {
+			data := chunk
+			for len(data) > 0 && (data[len(data)-1] == '\n' || data[len(data)-1] == '\r') {
+				data = data[:len(data)-1]
+			}
+			if ferr := fn(data, off, false); ferr != nil {
 				return ferr
 			}
 			off += n
