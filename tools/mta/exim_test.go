@@ -210,6 +210,16 @@ sink_smtp:
 begin retry
 
 *  *  F,1h,1h
+
+begin authenticators
+
+# SMTP AUTH for TestEximAuthFailures: only good/secret logs in.
+plain_server:
+  driver          = plaintext
+  public_name     = PLAIN
+  server_prompts  = :
+  server_condition = ${if and {{eq{$auth2}{good}}{eq{$auth3}{secret}}}}
+  server_set_id   = $auth2
 `, bin, dir, e.port, sinkPort, senderDomain, bannedText)
 	if err := os.WriteFile(e.conf, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
