@@ -2,6 +2,7 @@ package parse
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -136,4 +137,39 @@ func FuzzJournalJSON(f *testing.F) {
 			`{"__REALTIME_TIMESTAMP":"1795714258123456","SYSLOG_IDENTIFIER":"exim","_HOSTNAME":"h","MESSAGE":` + byteArray(msg) + "}"
 		fuzzLines(t, []byte(data), FormatAuto)
 	})
+}
+
+// Dovecot's login failure lines, reconstructed from Dovecot 2.3's and
+// 2.4's login-common wording.
+func TestDovecotAuthFailed(t *testing.T) {
+	for _, c := range []struct {
+		name, line string
+		n          int
+		user, ip   string
+	}{
+		{"2.3", "Nov 26 17:30:58 mx1 dovecot: imap-login: Disconnected (auth failed, 3 attempts in 15 secs): user=<admin>, method=PLAIN, rip=192.0.2.7, lip=192.0.2.1, TLS, session=<x8Kd1Z0Y8J/AwKgBAg>", 3, "admin", "192.0.2.7"},
+		{"2.4", "Nov 26 17:30:58 mx1 dovecot: submission-login: Login aborted: Connection closed (auth failed, 1 attempts in 2 secs) (auth_failed): user=<info@example.com>, method=LOGIN, rip=203.0.113.9, lip=192.0.2.1, TLS, session=<q0Zk>", 1, "info@example.com", "203.0.113.9"},
+		{"own ident", "Nov 26 17:30:58 mx1 imap-login[812]: Disconnected: Connection closed (auth failed, 2 attempts in 4 secs): user=<x>, rip=198.51.100.4, lip=192.0.2.1", 2, "x", "198.51.100.4"},
+		{"no user", "Nov 26 17:30:58 mx1 dovecot: pop3-login: Disconnected (auth failed, 1 attempts in 6 secs): method=PLAIN, rip=198.51.100.5, lip=192.0.2.1", 1, "", "198.51.100.5"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := newTestParser(t, Options{Host: "mx"})
+			evs, err := feedAll(t, p, c.line)
+			if err != nil || len(evs) != c.n {
+				t.Fatalf("%d events, %v; want %d", len(evs), err, c.n)
+			}
+			for _, e := range evs {
+				if e.Status != "auth_failed" || e.SASLUser != c.user || e.ClientIP != c.ip || e.MTA != "dovecot" || e.Reason != "auth_failure" {
+					t.Errorf("event %+v", e)
+				}
+			}
+			if p.Stats()["dovecot_auth_failed"] != 1 {
+				t.Errorf("stats %v", p.Stats())
+			}
+		})
+	}
+	p := newTestParser(t, Options{Host: "mx"})
+	if _, err := feedAll(t, p, "Nov 26 17:30:58 mx1 dovecot: imap(anomalie@test2.com): Logged out in=86 out=892"); !errors.Is(err, ErrUnknownProgram) {
+		t.Errorf("other dovecot line: %v", err)
+	}
 }

@@ -187,6 +187,11 @@ func (p *Parser) dispatch(hp *header, id string, emit func(*event.DeliveryEvent)
 		}
 		return p.eximSyslog(&h, id, emit)
 	}
+	if strings.HasPrefix(prog, "dovecot") || strings.HasSuffix(prog, "-login") {
+		if handled, err := p.dovecotAuthFailed(&h, id, emit); handled {
+			return err
+		}
+	}
 	p.count(kOtherProgram)
 	if p.opts.IgnoreOtherPrograms {
 		return nil
