@@ -80,6 +80,9 @@ type batch struct {
 type checkpoint struct {
 	Position *source.Position       `json:"position"`
 	Pending  []parse.PendingMessage `json:"pending"`
+	// Partial is the head of a container runtime's line split into
+	// records, whose last record is after Position.
+	Partial string `json:"partial,omitempty"`
 }
 
 // New builds the service.
@@ -198,6 +201,7 @@ func (s *Service) pipeline(ctx context.Context, cl *kgo.Client) error {
 			if err := p.Restore(saved.Pending); err != nil {
 				return fmt.Errorf("restore join state from %s: %w", s.cfg.Source.CheckpointFile, err)
 			}
+			p.SetPartialLine(saved.Partial)
 			resume = saved.Position
 		}
 	}
@@ -240,7 +244,7 @@ func (s *Service) consume(ctx context.Context, cl *kgo.Client, p *parse.Parser, 
 		unsaved    *source.Position // position of flushed lines not yet in the checkpoint
 	)
 	save := func() error {
-		if err := cp.Save(checkpoint{Position: unsaved, Pending: p.Snapshot()}); err != nil {
+		if err := cp.Save(checkpoint{Position: unsaved, Pending: p.Snapshot(), Partial: p.PartialLine()}); err != nil {
 			return err
 		}
 		s.checkpointOff.Set(float64(unsaved.Offset))

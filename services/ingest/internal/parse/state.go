@@ -96,3 +96,23 @@ func (p *Parser) Restore(msgs []PendingMessage) error {
 	}
 	return nil
 }
+
+// PartialLine returns the head of a container runtime's line whose later
+// records have not come yet ("" if none), for a checkpoint: restored with
+// SetPartialLine, the line's last record after a restart completes it.
+func (p *Parser) PartialLine() string {
+	if !p.partial {
+		return ""
+	}
+	return string(p.partialBuf)
+}
+
+// SetPartialLine restores what PartialLine returned (cut to MaxLineLen).
+func (p *Parser) SetPartialLine(s string) {
+	if s == "" {
+		p.partial, p.partialBuf = false, p.partialBuf[:0]
+		return
+	}
+	p.partial = true
+	p.partialBuf = append(p.partialBuf[:0], s[:min(len(s), p.opts.MaxLineLen)]...)
+}
