@@ -21,8 +21,8 @@ import (
 // A container runtime splits a long line into partial records ("P" in
 // CRI, a "log" without its trailing newline in Docker's format); they are
 // held (at most MaxLineLen bytes, per stream) until the record that ends
-// the line, whose line id the events take. Partial records in flight are
-// not part of Snapshot, like the parts of Exim's split syslog lines.
+// the line, whose line id the events take. The head held is not part of
+// Snapshot but of PartialLine, which the service checkpoints beside it.
 
 // stripSolarisID removes the "[ID 197553 mail.info] " tag that Solaris
 // and illumos syslogd put before the message.
