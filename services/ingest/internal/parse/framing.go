@@ -20,7 +20,7 @@ import (
 //
 // A container runtime splits a long line into partial records ("P" in
 // CRI, a "log" without its trailing newline in Docker's format); they are
-// held (at most MaxLineLen bytes, per stream) until the record that ends
+// held (one line at a time, at most MaxLineLen bytes) until the record that ends
 // the line, whose line id the events take. The head held is not part of
 // Snapshot but of PartialLine, which the service checkpoints beside it.
 
