@@ -410,6 +410,13 @@ func fieldValue(s, name string) string {
 // gives 550, "5.1.1", "text". A local text ("delivered to maildir",
 // "connect to ...: Connection timed out") has code 0.
 func postfixReply(t string) (int, string, string) {
+	if code, r, ok := replyCode(t); ok && !strings.HasSuffix(t, " command)") {
+		// The common case, the remote's own text: "250 2.0.0 Ok: queued as X".
+		if dsn, r2, ok := dsnToken(r); ok {
+			return code, dsn, r2
+		}
+		return code, "", r
+	}
 	if i := strings.Index(t, " said: "); i >= 0 {
 		t = t[i+len(" said: "):]
 	} else if i := strings.Index(t, "refused to talk to me: "); i >= 0 {
