@@ -432,7 +432,7 @@ func (p *Parser) eximDelivery(h *header, hs *hostState, mid string, status event
 	if parent != "" && (strings.IndexByte(raw, '@') < 0 || strings.HasPrefix(raw, "|") || strings.HasPrefix(raw, "/")) {
 		addr = parent
 	}
-	rcpt, ok := p.address(addr)
+	rcpt, ok := p.eventAddress(addr)
 	if !ok {
 		return errHostileAddr
 	}
@@ -495,7 +495,7 @@ func (p *Parser) eximDelivery(h *header, hs *hostState, mid string, status event
 	if m != nil {
 		m.attempts++
 		if status == event.StatusDeferred {
-			m.deferred(rcpt, e.DSN, e.ReplyCode, classify.Reason(e.Reason))
+			m.deferred(p.own(rcpt), e.DSN, e.ReplyCode, classify.Reason(e.Reason))
 		} else {
 			m.settled(rcpt)
 		}

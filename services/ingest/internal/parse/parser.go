@@ -243,6 +243,20 @@ func (p *Parser) address(s string) (string, bool) {
 	return p.own(a), true
 }
 
+// eventAddress is address for a value only the event being built keeps:
+// with Options.ReuseEvents it may stay a view of the line (own it before
+// keeping it anywhere else).
+func (p *Parser) eventAddress(s string) (string, bool) {
+	if !p.opts.ReuseEvents {
+		return p.address(s)
+	}
+	a := event.NormalizeAddress(s)
+	if checkToken(a) != nil {
+		return "", false
+	}
+	return a, true
+}
+
 // token checks and owns a non-address token (client IP, login, queue id).
 func (p *Parser) token(s string) (string, bool) {
 	if checkToken(s) != nil {

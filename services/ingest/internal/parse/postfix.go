@@ -340,7 +340,7 @@ func (p *Parser) postfixDelivery(h *header, hs *hostState, qid, s string, em *em
 		return errPostfixFields
 	}
 	p.count(kPostfixDelivery)
-	rcpt, ok := p.address(raw)
+	rcpt, ok := p.eventAddress(raw)
 	if !ok {
 		return errHostileAddr
 	}
@@ -376,7 +376,7 @@ func (p *Parser) postfixDelivery(h *header, hs *hostState, qid, s string, em *em
 		m.attempts++
 		switch status {
 		case event.StatusDeferred:
-			m.deferred(rcpt, e.DSN, e.ReplyCode, classify.Reason(e.Reason))
+			m.deferred(p.own(rcpt), e.DSN, e.ReplyCode, classify.Reason(e.Reason))
 		default:
 			m.settled(rcpt)
 		}
