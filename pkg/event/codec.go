@@ -185,7 +185,7 @@ func DecodeEvent(b []byte, e *DeliveryEvent) error {
 		// the last word, and its error message is the one reported.
 		*e = DeliveryEvent{}
 		if jerr := json.Unmarshal(b, e); jerr != nil {
-			return fmt.Errorf("%w: %w: decode event: %v", ErrInvalid, ErrDecode, jerr)
+			return fmt.Errorf("%w: %w: decode event: %w", ErrInvalid, ErrDecode, jerr)
 		}
 	}
 	if e.V == 0 {
@@ -236,6 +236,15 @@ var fieldNames = [...][]byte{
 	[]byte("reply_text"), []byte("reason"), []byte("relay"), []byte("client_ip"), []byte("sasl_user"),
 	[]byte("message_id"), []byte("size"), []byte("subject"),
 }
+
+// wireKeys are the keys as AppendEvent writes them, quoted and with the
+// colon, indexed by field.
+var wireKeys = func() (k [len(fieldNames)][]byte) {
+	for i, n := range fieldNames {
+		k[i] = []byte(`"` + string(n) + `":`)
+	}
+	return k
+}()
 
 // fieldIndex finds the field a key names as encoding/json does: the exact
 // name, else a case-insensitive match (Unicode simple folding, so "ſender"
@@ -327,27 +336,37 @@ func decodeEventFast(b []byte, e *DeliveryEvent, prev *DeliveryEvent) error {
 	if d.i < len(b) && b[d.i] == '}' {
 		d.i++
 	} else {
+		next := 0 // the field expected next, in the encoder's order
 		for {
-			if d.i >= len(b) || b[d.i] != '"' {
-				return errReject
+			var f int
+			if next < len(wireKeys) && bytes.HasPrefix(b[d.i:], wireKeys[next]) {
+				f = next // the usual case: the key AppendEvent writes next
+				d.i += len(wireKeys[next])
+			} else {
+				if d.i >= len(b) || b[d.i] != '"' {
+					return errReject
+				}
+				k0, k1, plain, err := d.scanString()
+				if err != nil {
+					return err
+				}
+				key := b[k0:k1]
+				if !plain {
+					key = appendUnquoted(d.buf[:0], key)
+				}
+				f = fieldIndex(key)
+				d.ws()
+				if d.i >= len(b) || b[d.i] != ':' {
+					return errReject
+				}
+				d.i++
 			}
-			k0, k1, plain, err := d.scanString()
-			if err != nil {
-				return err
-			}
-			key := b[k0:k1]
-			if !plain {
-				key = appendUnquoted(d.buf[:0], key)
-			}
-			f := fieldIndex(key)
-			d.ws()
-			if d.i >= len(b) || b[d.i] != ':' {
-				return errReject
-			}
-			d.i++
 			d.ws()
 			if err := d.field(f, e); err != nil {
 				return err
+			}
+			if f != fieldUnknown {
+				next = f + 1
 			}
 			d.ws()
 			if d.i >= len(b) {

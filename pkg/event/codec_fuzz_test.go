@@ -88,3 +88,26 @@ func FuzzAppendEvent(f *testing.F) {
 		checkDecode(t, got)
 	})
 }
+
+// FuzzDecodeEventField puts fuzzed bytes where they are hardest to get
+// right, a key and a raw value inside an otherwise valid record, and holds
+// the decoder to encoding/json there.
+func FuzzDecodeEventField(f *testing.F) {
+	for _, n := range fieldNames {
+		f.Add(string(n), `"a@b"`)
+		f.Add(string(n), `123`)
+	}
+	for _, s := range []string{`"\u00e9\ud83d\ude42\ud800x"`, `"\"\\\/\b\f\n\r\t"`, "\"\xff\xed\xa0\x80\"", `null`, `-0`,
+		`9223372036854775808`, `1e3`, `[{"a":[]}]`, `"2026-01-01T00:00:00.5+01:00"`, `"\u2028<>&"`, `true`} {
+		f.Add("reply_text", s)
+		f.Add("size", s)
+		f.Add("ts", s)
+		f.Add(`\u0073ender`, s)
+		f.Add("Subject", s)
+		f.Add("unknown", s)
+	}
+	f.Fuzz(func(t *testing.T, key, value string) {
+		checkDecode(t, []byte(`{"ts":"2026-01-01T00:00:00Z","status":"sent","`+key+`":`+value+`}`))
+		checkDecode(t, []byte(`{"`+key+`":`+value+`,"ts":"2026-01-01T00:00:00Z","status":"sent"}`))
+	})
+}

@@ -25,7 +25,7 @@ func jsonMarshalEvent(e *DeliveryEvent) ([]byte, error) {
 func jsonUnmarshalEvent(b []byte) (*DeliveryEvent, error) {
 	var e DeliveryEvent
 	if err := json.Unmarshal(b, &e); err != nil {
-		return nil, fmt.Errorf("%w: %w: decode event: %v", ErrInvalid, ErrDecode, err)
+		return nil, fmt.Errorf("%w: %w: decode event: %w", ErrInvalid, ErrDecode, err)
 	}
 	if e.V == 0 {
 		e.V = 1
@@ -204,7 +204,7 @@ var decodeCases = []string{
 	`{"ts":"2026-01-01T00:00:00Z","status":"sent","sender":"first@x","sender":null}`,
 	`{"ts":"2026-01-01T00:00:00Z","status":"sent","sender":"first@x","sender":"second@x"}`,
 	`{"ts":"2026-01-01T00:00:00Z","ts":null,"status":"sent"}`,
-	`{"v":0,"ts":"2026-01-01T00:00:00Z","status":"sent","size":-0,"reply_code":9223372036854775807}`,
+	`{"v":0,"ts":"2026-01-01T00:00:00Z","status":"sent","size":9223372036854775807,"reply_code":-0}`,
 	`{"v":-3,"ts":"2026-01-01T00:00:00Z","status":"sent","size":-9223372036854775808}`,
 	// Times: offsets, fractions, what time.Time refuses.
 	`{"ts":"2026-01-01T01:00:00.5+01:00","status":"sent"}`,
@@ -255,6 +255,9 @@ var decodeCases = []string{
 	`{"ts":"2026-01-01T00:00:00Z","status":"lost"}`, `{"status":"sent"}`,
 	`{"v":2,"ts":"2026-01-01T00:00:00Z","status":"sent"}`,
 	`{"ts":"2026-01-01T00:00:00Z","status":"sent","subject":"` + strings.Repeat("\\u00e9<>", 1000) + `"}`,
+	// An int field takes what int holds on this platform.
+	`{"ts":"2026-01-01T00:00:00Z","status":"sent","reply_code":9223372036854775807}`,
+	`{"ts":"2026-01-01T00:00:00Z","status":"sent","reply_code":-2147483649}`,
 }
 
 // checkDecode holds DecodeEvent and UnmarshalEvent to encoding/json on in:
