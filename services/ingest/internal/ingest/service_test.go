@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -60,7 +59,7 @@ func TestRunFileToKafka(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	svc, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
+	svc, err := New(cfg, slog.New(slog.DiscardHandler), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,7 +268,7 @@ func TestRunStdinEnds(t *testing.T) {
 	cfg := testConfig(t, c.ListenAddrs()[0], t.TempDir())
 	cfg.Source.File = ""
 	cfg.Source.Stdin = true
-	svc, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	svc, err := New(cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

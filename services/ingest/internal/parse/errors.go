@@ -68,5 +68,4 @@ var (
 	errPostfixShape  = &LineError{KindUnrecognised, "postfix line of no known shape"}
 	errEximShape     = &LineError{KindUnrecognised, "exim line of no known shape"}
 	errJSON          = &LineError{KindUnparseable, "malformed journald or container JSON line"}
-	errContainerPart = &LineError{KindUnparseable, "container log line without framing"}
 )

@@ -642,9 +642,7 @@ func (p *Parser) eximRejectOrOther(h *header, hs *hostState, mid, s string, em *
 		var raw string
 		raw, reason = eximAddr(after[len("MAIL "):])
 		reason = strings.TrimPrefix(reason, ": ")
-		if strings.HasSuffix(raw, ":") {
-			raw = raw[:len(raw)-1]
-		}
+		raw = strings.TrimSuffix(raw, ":")
 		if !strings.HasPrefix(raw, "<") { // "rejected MAIL command ..."
 			p.count(kEximRejectSession)
 			return nil
@@ -769,9 +767,7 @@ func eximClientIP(s string) string {
 	for s != "" {
 		var tok string
 		tok, s = cutToken(trimLeftSpace(s))
-		if strings.HasPrefix(tok, "H=") {
-			tok = tok[2:]
-		}
+		tok = strings.TrimPrefix(tok, "H=")
 		if strings.HasPrefix(tok, "[") {
 			return bracketIP(tok)
 		}

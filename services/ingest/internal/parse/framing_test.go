@@ -107,8 +107,8 @@ func TestFramingRejects(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			p := newTestParser(t, Options{Host: "default"})
 			evs, err := feedAll(t, p, c.line)
-			le, ok := err.(*LineError)
-			if !ok || le.Kind != c.kind || len(evs) != 0 {
+			var le *LineError
+			if !errors.As(err, &le) || le.Kind != c.kind || len(evs) != 0 {
 				t.Fatalf("err %v, %d events; want kind %s", err, len(evs), c.kind)
 			}
 		})

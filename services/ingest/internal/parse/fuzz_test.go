@@ -2,6 +2,7 @@ package parse
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,7 +71,8 @@ func fuzzLines(t *testing.T, data []byte, format string) {
 			idb[k] = 'Z' // and its id buffer
 		}
 		if err != nil {
-			if _, ok := err.(*LineError); !ok {
+			var le *LineError
+			if !errors.As(err, &le) {
 				t.Fatalf("Feed returned %T %v, want *LineError", err, err)
 			}
 		}

@@ -278,7 +278,6 @@ type outcome struct {
 	hasSender bool
 	saslUser  string
 	subject   string
-	inferCode bool // code inferred from the DSN class / Exim's ACL verb
 }
 
 // event builds the DeliveryEvent for o, joined with m (which may be nil).

@@ -130,7 +130,7 @@ func (p *Parser) postfixAuthFailed(h *header, hs *hostState, s string, em *emitt
 		if !ok {
 			return true, errHostileToken
 		}
-		o.saslUser, reason = u, reason[:i]
+		o.saslUser = u
 	}
 	if ip := bracketIP(client); ip != "" && ip != "unknown" {
 		v, ok := p.token(ip)
