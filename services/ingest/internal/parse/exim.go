@@ -477,7 +477,7 @@ func (p *Parser) eximDelivery(h *header, hs *hostState, mid string, status event
 		m = p.touch(hs, mtaExim, mid, h.ts, em.id, em.emit)
 		m.queued = true
 	} else if m != nil {
-		p.touch(hs, mtaExim, mid, h.ts, em.id, em.emit)
+		p.seen(m, h.ts, em.id)
 	}
 	if m != nil && m.hostile {
 		return errHostileMsg

@@ -95,6 +95,12 @@ func (p *Parser) touch(hs *hostState, mta, qid string, ts time.Time, id string, 
 		}
 		return m
 	}
+	p.seen(m, ts, id)
+	return m
+}
+
+// seen marks the pending message m as seen by the line (ts, id).
+func (p *Parser) seen(m *msg, ts time.Time, id string) {
 	if p.lru.tail != m {
 		p.lru.remove(m)
 		p.lru.pushBack(m)
@@ -103,7 +109,6 @@ func (p *Parser) touch(hs *hostState, mta, qid string, ts time.Time, id string, 
 		m.last = ts
 	}
 	m.lastID = append(m.lastID[:0], id...)
-	return m
 }
 
 // forget drops m without emitting anything. It is a no-op for a message

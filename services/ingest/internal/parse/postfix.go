@@ -366,7 +366,7 @@ func (p *Parser) postfixDelivery(h *header, hs *hostState, qid, s string, em *em
 		m = p.touch(hs, mtaPostfix, qid, h.ts, em.id, em.emit)
 		m.queued = true
 	} else if m != nil {
-		p.touch(hs, mtaPostfix, qid, h.ts, em.id, em.emit)
+		p.seen(m, h.ts, em.id)
 	}
 	if m != nil && m.hostile {
 		return errHostileMsg
@@ -491,7 +491,7 @@ func (p *Parser) postfixReject(h *header, hs *hostState, m *msg, qid, s string, 
 		if m.hostile {
 			return errHostileMsg
 		}
-		p.touch(hs, mtaPostfix, qid, h.ts, em.id, em.emit)
+		p.seen(m, h.ts, em.id)
 	}
 	em.emit(p.event(mtaPostfix, hs, qid, m, h.ts, em.next(), &o))
 	if m != nil && (stage == "DATA" || stage == "BDAT" || stage == "END-OF-MESSAGE") {
