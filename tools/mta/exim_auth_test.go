@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/user"
 	"testing"
 	"time"
 )
@@ -17,15 +16,7 @@ import (
 // into none.
 func TestEximAuthFailures(t *testing.T) {
 	t.Parallel()
-	var missing []string
-	bin := eximBinary()
-	if _, err := os.Stat(bin); err != nil {
-		missing = append(missing, "exim ("+bin+")")
-	}
-	if _, err := user.Lookup("Debian-exim"); err != nil {
-		missing = append(missing, "the Debian-exim user")
-	}
-	requireTools(t, "Exim", haveSwaks(missing))
+	bin := requireExim(t, true)
 	sink, err := StartSink()
 	if err != nil {
 		t.Fatal(err)
