@@ -45,6 +45,7 @@ type Parser struct {
 
 	scratch []byte
 	ev      event.DeliveryEvent // the event emitted, with Options.ReuseEvents
+	free    []*msg              // forgotten messages, for newMsg
 }
 
 // hostState holds the in-flight messages of one MTA host.

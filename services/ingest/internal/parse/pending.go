@@ -82,7 +82,8 @@ func (p *Parser) lookup(hs *hostState, qid string) *msg {
 func (p *Parser) touch(hs *hostState, mta, qid string, ts time.Time, id string, emit func(*event.DeliveryEvent)) *msg {
 	m := hs.msgs[qid]
 	if m == nil {
-		m = &msg{hs: hs, qid: p.own(qid), mta: mta, pending: true}
+		m = p.newMsg()
+		m.hs, m.qid, m.mta, m.pending = hs, p.own(qid), mta, true
 		hs.msgs[m.qid] = m
 		p.pending++
 		p.lru.pushBack(m)
@@ -123,6 +124,27 @@ func (p *Parser) forget(m *msg) {
 	}
 	p.lru.remove(m)
 	p.pending--
+	// Its fields stay readable (giveUp emits from them) until newMsg
+	// hands the struct out again, on the next new message.
+	if len(p.free) < maxFree {
+		p.free = append(p.free, m)
+	}
+}
+
+// maxFree bounds the forgotten message structs kept for reuse.
+const maxFree = 1024
+
+// newMsg returns a zeroed msg, reusing a forgotten one (and its lastID
+// and outstanding buffers) when there is one.
+func (p *Parser) newMsg() *msg {
+	n := len(p.free)
+	if n == 0 {
+		return new(msg)
+	}
+	m := p.free[n-1]
+	p.free = p.free[:n-1]
+	*m = msg{lastID: m.lastID[:0], outstanding: m.outstanding[:0]}
+	return m
 }
 
 // Expire gives up on the messages whose last line is older than
