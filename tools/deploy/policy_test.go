@@ -192,10 +192,8 @@ func TestKafkaTopics(t *testing.T) {
 // values are errors. Every dashboard ConfigMap carries the
 // grafana_dashboard label and dashboard JSON with a uid.
 func TestWorkloadConfig(t *testing.T) {
-	bin := testbin.Dir(t)
 	for _, ov := range Overlays {
 		objs := render(t, ov)
-		configMaps := map[string]corev1.ConfigMap{}
 		dashboards := 0
 		for _, o := range objs {
 			if o.Kind != "ConfigMap" {
@@ -203,7 +201,6 @@ func TestWorkloadConfig(t *testing.T) {
 			}
 			var cm corev1.ConfigMap
 			_ = json.Unmarshal(o.JSON, &cm)
-			configMaps[cm.Name] = cm
 			if cm.Labels["grafana_dashboard"] == "1" {
 				for k, v := range cm.Data {
 					var d struct{ UID, Title string }
@@ -217,70 +214,151 @@ func TestWorkloadConfig(t *testing.T) {
 		if dashboards != 2 {
 			t.Errorf("%s: %d dashboards, want 2", ov, dashboards)
 		}
-		checked := 0
-		for name, ps := range podSpecs(t, objs) {
-			for _, c := range ps.Containers {
-				svc := ""
-				for _, s := range services {
-					if strings.HasPrefix(c.Image, "ghcr.io/mxwarden/"+s+":") {
-						svc = s
-					}
-				}
-				if svc == "" {
-					t.Errorf("%s %s: image %s is not an mxwarden service", ov, name, c.Image)
-					continue
-				}
-				if len(c.Args) == 0 || c.Args[0] != "run" {
-					t.Errorf("%s %s: args %v do not start with run", ov, name, c.Args)
-					continue
-				}
-				dir := t.TempDir()
-				args := append([]string{"check"}, c.Args[1:]...)
-				for _, m := range c.VolumeMounts {
-					for _, v := range ps.Volumes {
-						if v.Name != m.Name || v.ConfigMap == nil {
-							continue
-						}
-						cm, ok := configMaps[v.ConfigMap.Name]
-						if !ok {
-							t.Errorf("%s %s: ConfigMap %s is not in the overlay", ov, name, v.ConfigMap.Name)
-							continue
-						}
-						for key, val := range cm.Data {
-							local := filepath.Join(dir, filepath.Base(m.MountPath), key)
-							if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
-								t.Fatal(err)
-							}
-							if err := os.WriteFile(local, []byte(val), 0o644); err != nil {
-								t.Fatal(err)
-							}
-							for i, a := range args {
-								if a == m.MountPath+"/"+key {
-									args[i] = local
-								}
-							}
-						}
-					}
-				}
-				cmd := exec.Command(filepath.Join(bin, svc), args...)
-				cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
-				for _, e := range c.Env {
-					v := e.Value
-					if e.ValueFrom != nil {
-						v = "node-1.example" // a fieldRef such as spec.nodeName
-					}
-					cmd.Env = append(cmd.Env, e.Name+"="+v)
-				}
-				out, err := cmd.CombinedOutput()
-				if err != nil {
-					t.Errorf("%s %s/%s: `%s %s` refuses the configuration: %v\n%s", ov, name, c.Name, svc, strings.Join(args, " "), err, out)
-				}
-				checked++
+		if n := checkWorkloads(t, ov, objs); n < 5 {
+			t.Errorf("%s: only %d containers checked", ov, n)
+		}
+	}
+}
+
+// checkWorkloads runs every container of objs through its service's check
+// and returns how many it checked.
+func checkWorkloads(t *testing.T, ov string, objs []object) int {
+	t.Helper()
+	bin := testbin.Dir(t)
+	configMaps := map[string]corev1.ConfigMap{}
+	secrets := map[string]map[string]string{}
+	for _, o := range objs {
+		switch o.Kind {
+		case "ConfigMap":
+			var cm corev1.ConfigMap
+			_ = json.Unmarshal(o.JSON, &cm)
+			configMaps[cm.Name] = cm
+		case "Secret":
+			var sec corev1.Secret
+			_ = json.Unmarshal(o.JSON, &sec)
+			secrets[sec.Name] = map[string]string{}
+			for k, v := range sec.Data {
+				secrets[sec.Name][k] = string(v)
+			}
+			for k, v := range sec.StringData {
+				secrets[sec.Name][k] = v
 			}
 		}
-		if checked < 5 {
-			t.Errorf("%s: only %d containers checked", ov, checked)
+	}
+	checked := 0
+	for name, ps := range podSpecs(t, objs) {
+		for _, c := range ps.Containers {
+			svc := ""
+			for _, s := range services {
+				if strings.HasPrefix(c.Image, "ghcr.io/mxwarden/"+s+":") {
+					svc = s
+				}
+			}
+			if svc == "" {
+				t.Errorf("%s %s: image %s is not an mxwarden service", ov, name, c.Image)
+				continue
+			}
+			if len(c.Args) == 0 || c.Args[0] != "run" {
+				t.Errorf("%s %s: args %v do not start with run", ov, name, c.Args)
+				continue
+			}
+			dir := t.TempDir()
+			args := append([]string{"check"}, c.Args[1:]...)
+			for _, m := range c.VolumeMounts {
+				for _, v := range ps.Volumes {
+					if v.Name != m.Name || v.ConfigMap == nil {
+						continue
+					}
+					cm, ok := configMaps[v.ConfigMap.Name]
+					if !ok {
+						t.Errorf("%s %s: ConfigMap %s is not in the overlay", ov, name, v.ConfigMap.Name)
+						continue
+					}
+					for key, val := range cm.Data {
+						local := filepath.Join(dir, filepath.Base(m.MountPath), key)
+						if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
+							t.Fatal(err)
+						}
+						if err := os.WriteFile(local, []byte(val), 0o644); err != nil {
+							t.Fatal(err)
+						}
+						for i, a := range args {
+							if a == m.MountPath+"/"+key {
+								args[i] = local
+							}
+						}
+					}
+				}
+			}
+			cmd := exec.Command(filepath.Join(bin, svc), args...)
+			cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+			for _, e := range c.Env {
+				v := e.Value
+				switch {
+				case e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil:
+					ref := e.ValueFrom.SecretKeyRef
+					sec, ok := secrets[ref.Name]
+					switch {
+					case ok && sec[ref.Key] != "":
+						v = sec[ref.Key]
+					case ok:
+						t.Errorf("%s %s: Secret %s has no key %s", ov, name, ref.Name, ref.Key)
+					default:
+						// Created by the operator (production): a value of the
+						// documented form.
+						v = "clickhouse://mxwarden:secret@clickhouse-mxwarden:9000/mxwarden"
+					}
+				case e.ValueFrom != nil:
+					v = "node-1.example" // a fieldRef such as spec.nodeName
+				}
+				cmd.Env = append(cmd.Env, e.Name+"="+v)
+			}
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Errorf("%s %s/%s: `%s %s` refuses the configuration: %v\n%s", ov, name, c.Name, svc, strings.Join(args, " "), err, out)
+			}
+			checked++
 		}
+	}
+	return checked
+}
+
+// The history component (deploy/k8s/components/history) wires the
+// enforcer to ClickHouse; every overlay with it enabled passes the
+// enforcer's check once the enforcer has the history keys.
+func TestHistoryComponent(t *testing.T) {
+	bin := testbin.Dir(t)
+	if out, err := exec.Command(filepath.Join(bin, "enforcer"), "check", "--set", "history.dsn=clickhouse://u:p@h:9000/mxwarden").CombinedOutput(); err != nil {
+		if strings.Contains(string(out), "unknown configuration key") {
+			t.Skipf("PENDING: this enforcer has no history.* keys yet (history branch): %s", strings.TrimSpace(string(out)))
+		}
+		t.Fatalf("enforcer check with history.dsn: %v\n%s", err, out)
+	}
+	for _, ov := range Overlays {
+		dir := t.TempDir()
+		rel := func(p ...string) string { // kustomize takes relative paths only
+			r, err := filepath.Rel(dir, filepath.Join(append([]string{repoRoot(), "deploy", "k8s"}, p...)...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		k := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - " +
+			rel("overlays", ov) + "\ncomponents:\n  - " + rel("components", "history") + "\n"
+		if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		objs := renderDir(t, dir)
+		found := false
+		for _, o := range objs {
+			if o.Kind == "Deployment" && o.Name == "mxwarden-enforcer" && strings.Contains(string(o.JSON), "MXWARDEN_ENFORCER_HISTORY_DSN") {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("%s with components/history: the enforcer has no MXWARDEN_ENFORCER_HISTORY_DSN", ov)
+		}
+		checkWorkloads(t, ov+"+history", objs)
 	}
 }
 
