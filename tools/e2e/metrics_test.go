@@ -274,7 +274,8 @@ func scrapeRunningPipeline(t *testing.T, brokers string) map[string]string {
 	enf := start(ctx, t, &wg, dir, "enforcer", filepath.Join(bin, "enforcer"), args("enforcer", append([]string{
 		"--set", "policy.addr=" + policyAddr, "--set", "maps.dir=" + filepath.Join(dir, "maps")},
 		historyArgs(t, filepath.Join(bin, "enforcer"), filepath.Join(dir, "history"))...)...)...)
-	start(ctx, t, &wg, dir, "detector", filepath.Join(bin, "detector"), args("detector", "--set", "group="+run+".detector")...)
+	start(ctx, t, &wg, dir, "detector", filepath.Join(bin, "detector"), args("detector", append([]string{"--set", "group=" + run + ".detector"},
+		dnsArgs(t, filepath.Join(bin, "detector"))...)...)...)
 	start(ctx, t, &wg, dir, "ingest", filepath.Join(bin, "ingest"), args("ingest",
 		"--set", "source.file="+logFile, "--set", "source.checkpoint_file="+filepath.Join(dir, "ingest.checkpoint"),
 		"--set", "source.host=mx1", "--set", "source.poll=20ms",
