@@ -27,6 +27,40 @@ func BenchmarkPack(b *testing.B) {
 	}
 	s := embeddedStore(b)
 	ctx := context.Background()
+	if benchGenerated != n { // b.N changes rerun the benchmark: generate once
+		generateBench(b, s, n)
+		benchGenerated = n
+	}
+	params := map[string]map[string]string{
+		"why-banned":      {"subject": "user42@customer42.example"},
+		"sender-timeline": {"sender": "user42@customer42.example", "days": "1"},
+	}
+	b.ResetTimer()
+	var worst time.Duration
+	for _, name := range PackNames() {
+		var ds []time.Duration
+		for i := 0; i < max(b.N, 20); i++ {
+			t0 := time.Now()
+			if _, err := RunPack(ctx, s, name, params[name], ReadOnly{Timeout: time.Minute, MaxRows: 100000}); err != nil {
+				b.Fatalf("%s: %v", name, err)
+			}
+			ds = append(ds, time.Since(t0))
+		}
+		p := p95(ds)
+		worst = max(worst, p)
+		b.ReportMetric(float64(p.Microseconds())/1000, name+"-p95-ms")
+	}
+	b.ReportMetric(float64(worst.Microseconds())/1000, "worst-p95-ms")
+	b.ReportMetric(float64(n), "events")
+}
+
+// benchGenerated is how many events the last generateBench made.
+var benchGenerated int
+
+// generateBench fills the tables with n events of a week and some verdicts,
+// bans and queue samples.
+func generateBench(b *testing.B, s Store, n int) {
+	ctx := context.Background()
 	db := s.Database()
 	for _, t := range []string{"events", "verdicts", "bans", "queue_samples"} {
 		if err := s.Exec(ctx, "TRUNCATE TABLE "+db+"."+t); err != nil {
@@ -66,25 +100,4 @@ SELECT now() - toIntervalSecond(number * 30), toString(number), 'postfix', conca
 		}
 	}
 	b.Logf("generated %d events in %s", n, time.Since(start).Round(time.Millisecond))
-	params := map[string]map[string]string{
-		"why-banned":      {"subject": "user42@customer42.example"},
-		"sender-timeline": {"sender": "user42@customer42.example", "days": "1"},
-	}
-	b.ResetTimer()
-	var worst time.Duration
-	for _, name := range PackNames() {
-		var ds []time.Duration
-		for i := 0; i < max(b.N, 20); i++ {
-			t0 := time.Now()
-			if _, err := RunPack(ctx, s, name, params[name], ReadOnly{Timeout: time.Minute, MaxRows: 100000}); err != nil {
-				b.Fatalf("%s: %v", name, err)
-			}
-			ds = append(ds, time.Since(t0))
-		}
-		p := p95(ds)
-		worst = max(worst, p)
-		b.ReportMetric(float64(p.Microseconds())/1000, name+"-p95-ms")
-	}
-	b.ReportMetric(float64(worst.Microseconds())/1000, "worst-p95-ms")
-	b.ReportMetric(float64(n), "events")
 }
