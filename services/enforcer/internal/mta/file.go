@@ -10,11 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/mxwarden/mxwarden/pkg/event"
 	"github.com/mxwarden/mxwarden/services/enforcer/internal/banset"
 )
 
@@ -27,6 +29,9 @@ type FileConfig struct {
 	Format Format
 	// Side selects the bans.
 	Side Side
+	// Rules, when set, keeps only the bans of these rules (e.g. the
+	// over-quota list: mailbox_full); ExceptRules leaves these rules out.
+	Rules, ExceptRules []string
 	// Path is the map file. Its directory is created by Connect.
 	Path string
 	// Command runs after every change of the file, and once after Connect,
@@ -113,7 +118,16 @@ func (w *FileWriter) Write(ctx context.Context, snap banset.Snapshot) error {
 	if !w.connected {
 		return ErrNotConnected
 	}
-	r := w.cfg.Format.Render(snap.Bans, w.cfg.Side)
+	bans := snap.Bans
+	if len(w.cfg.Rules) > 0 || len(w.cfg.ExceptRules) > 0 {
+		bans = make([]*event.Ban, 0, len(snap.Bans))
+		for _, b := range snap.Bans {
+			if (len(w.cfg.Rules) == 0 || slices.Contains(w.cfg.Rules, b.Rule)) && !slices.Contains(w.cfg.ExceptRules, b.Rule) {
+				bans = append(bans, b)
+			}
+		}
+	}
+	r := w.cfg.Format.Render(bans, snap.Allow, w.cfg.Side)
 	w.reportSkipped(r.Skipped)
 	changed := !bytes.Equal(r.Body, w.onDisk) || w.onDisk == nil
 	if !changed && !w.commandDue {

@@ -24,7 +24,7 @@ func fuzzSeeds(f *testing.F) {
 func checkRendered(t *testing.T, f Format, parse func([]byte) (map[string]string, error), value func(string) string, kind event.SubjectKind, subject, msg string) {
 	b := mkBan(kind, subject, msg)
 	for _, side := range []Side{SideSender, SideRecipient} {
-		r := f.Render([]event.Ban{b}, side)
+		r := f.Render([]*event.Ban{&b}, nil, side)
 		lines := bytes.Split(bytes.TrimSuffix(r.Body, []byte("\n")), []byte("\n"))
 		if r.Entries > 1 || len(lines) != 1+r.Entries {
 			t.Fatalf("%s: %d entries, %d lines:\n%q", side, r.Entries, len(lines), r.Body)
