@@ -12,6 +12,7 @@ import (
 	"github.com/mxwarden/mxwarden/pkg/config"
 	"github.com/mxwarden/mxwarden/pkg/kafka"
 	"github.com/mxwarden/mxwarden/services/enforcer/internal/api"
+	"github.com/mxwarden/mxwarden/services/enforcer/internal/desk"
 	"github.com/mxwarden/mxwarden/services/enforcer/internal/mta"
 )
 
@@ -44,6 +45,8 @@ type Config struct {
 	API APIConfig `koanf:"api"`
 	// Rspamd is the HTTP map for rspamd's multimap, on http.addr under /rspamd/.
 	Rspamd RspamdConfig `koanf:"rspamd"`
+	// Desk is the abuse desk, on its own listen address (server mode only).
+	Desk desk.Config `koanf:"desk"`
 }
 
 // Modes.
@@ -163,19 +166,19 @@ func Default() Config {
 		Kafka: kafka.DefaultConfig("enforcer"),
 		HTTP:  HTTPConfig{Addr: "127.0.0.1:9103"},
 		Policy: PolicyConfig{
-			Addr:        "127.0.0.1:10031",
-			MaxConns:    512,
+			Addr:          "127.0.0.1:10031",
+			MaxConns:      512,
 			ReadTimeout:   5*time.Minute + 30*time.Second,
 			UnixMode:      "0666",
 			Deadline:      100 * time.Millisecond,
 			DefaultAction: "DUNNO",
 		},
 		Maps: MapsConfig{
-			Dir:              "/var/lib/mxwarden/maps",
-			PostfixSender:    "sender_access",
-			PostfixRecipient: "recipient_access",
-			EximSender:       "exim_sender_bans",
-			EximRecipient:    "exim_recipient_bans",
+			Dir:               "/var/lib/mxwarden/maps",
+			PostfixSender:     "sender_access",
+			PostfixRecipient:  "recipient_access",
+			EximSender:        "exim_sender_bans",
+			EximRecipient:     "exim_recipient_bans",
 			EximSenderList:    "spam_senders",
 			EximRecipientList: "spam_recipients",
 			EximOverquotaList: "overquota_recipients",
@@ -187,6 +190,7 @@ func Default() Config {
 		State:     StateConfig{Dir: "/var/lib/mxwarden/enforcer", SnapshotInterval: 10 * time.Second},
 		API:       APIConfig{Tokens: []api.Token{}, ProduceTimeout: 10 * time.Second},
 		Rspamd:    RspamdConfig{Enabled: true},
+		Desk:      desk.DefaultConfig(),
 	}
 }
 
@@ -240,6 +244,7 @@ func (c *Config) Validate() error {
 	if (len(c.API.Tokens) > 0 || c.API.TokensFile != "") && c.HTTP.Addr == "" {
 		errs = append(errs, errors.New("api: the operator API is served on http.addr, which is empty"))
 	}
+	errs = append(errs, c.validateDesk())
 	if c.Maps.Debounce < 0 {
 		errs = append(errs, fmt.Errorf("maps.debounce: %s, want >= 0", c.Maps.Debounce))
 	}

@@ -54,6 +54,7 @@ type Service struct {
 	writers []*mta.FileWriter
 	printer *Printer   // nil when print_bans is false
 	local   *api.Local // nil without API tokens (or in agent mode)
+	desk    deskHook   // the abuse desk (desk.go)
 	comps   []Component
 
 	pos            positions
@@ -114,6 +115,9 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry, opts ...Opti
 	}
 	if cfg.Mode == ModeServer {
 		if err := s.buildAPI(); err != nil {
+			return nil, err
+		}
+		if err := s.buildDesk(); err != nil {
 			return nil, err
 		}
 		if cfg.Rspamd.Enabled && s.http != nil {
