@@ -262,6 +262,7 @@ func (eximList) Render(bans []*event.Ban, allow []*event.AllowEntry, side Side) 
 		return eximKey(key) + ": " + msg, ""
 	}}, bans, allow, side)
 }
+
 // eximKey quotes key when lsearch would otherwise end it early (at ':'
 // or white space), read it as quoted ('"' first) or as a comment ('#'
 // first). Inside quotes lsearch interprets backslash escapes, so '\' and
