@@ -91,26 +91,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, "other", http.StatusUnauthorized, err)
 			return
 		}
+		h.fail(w, "other", http.StatusNotFound, fmt.Errorf("%w: no route %s %s", ErrNotFound, r.Method, strconv.QuoteToASCII(r.URL.Path)))
+		return
 	}
-	h.mux.ServeHTTP(&codeWriter{ResponseWriter: w, h: h, route: "other"}, r)
-}
-
-// codeWriter counts the answers the mux writes itself (404, 405).
-type codeWriter struct {
-	http.ResponseWriter
-	h       *Handler
-	route   string
-	counted bool
-}
-
-func (c *codeWriter) WriteHeader(code int) {
-	if !c.counted {
-		c.counted = true
-		if c.route != "" {
-			c.h.requests.WithLabelValues(c.route, strconv.Itoa(code)).Inc()
-		}
-	}
-	c.ResponseWriter.WriteHeader(code)
+	h.mux.ServeHTTP(w, r)
 }
 
 func (h *Handler) wrap(route string, changes bool, f func(http.ResponseWriter, *http.Request, string) (any, int, error)) http.Handler {
@@ -118,10 +102,6 @@ func (h *Handler) wrap(route string, changes bool, f func(http.ResponseWriter, *
 		h.requests.WithLabelValues(route, strconv.Itoa(code))
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if cw, ok := w.(*codeWriter); ok {
-			cw.route = "" // counted here
-			w = cw.ResponseWriter
-		}
 		name, role, err := h.auth.Check(r.Header.Get("Authorization"))
 		if err != nil {
 			h.fail(w, route, http.StatusUnauthorized, err)

@@ -67,7 +67,7 @@ func testConfig(t *testing.T, c *kfake.Cluster, dir string) Config {
 	return cfg
 }
 
-func startService(t *testing.T, cfg Config) *running {
+func startService(t *testing.T, cfg Config, opts ...Option) *running {
 	t.Helper()
 	logs := &syncBuffer{}
 	t.Cleanup(func() {
@@ -76,7 +76,7 @@ func startService(t *testing.T, cfg Config) *running {
 		}
 	})
 	r := &running{t: t, reg: prometheus.NewRegistry(), stdout: &syncBuffer{}, done: make(chan error, 1)}
-	svc, err := New(cfg, slog.New(slog.NewTextHandler(logs, nil)), r.reg, WithStdout(r.stdout))
+	svc, err := New(cfg, slog.New(slog.NewTextHandler(logs, nil)), r.reg, append([]Option{WithStdout(r.stdout)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
