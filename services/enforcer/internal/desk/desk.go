@@ -10,6 +10,7 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -123,7 +124,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		cfg: cfg, d: d, logger: d.Logger.With("component", "desk"), now: d.Now, trusted: trusted,
 		mux:      http.NewServeMux(),
 		lookups:  newLimiter(cfg.LookupsPerMinute/60, cfg.LookupBurst, d.Now),
-		filings:  newLimiter(cfg.DisputesPerHour/3600, 1, d.Now),
+		filings:  newLimiter(cfg.DisputesPerHour/3600, max(1, int(math.Ceil(cfg.DisputesPerHour))), d.Now),
 		sessions: newSessions(cfg.SessionTTL, d.Now),
 		started:  make(chan struct{}),
 	}

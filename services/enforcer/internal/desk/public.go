@@ -87,7 +87,7 @@ func parseSubject(raw string) (string, error) {
 	if a, err := netip.ParseAddr(s); err == nil {
 		return a.Unmap().String(), nil
 	}
-	if strings.Contains(s, event.PairSeparator) || strings.ContainsAny(s, "/\\,;*?%") {
+	if strings.Contains(s, event.PairSeparator) {
 		return "", errors.New("Enter one email address or one domain.")
 	}
 	at := strings.LastIndexByte(s, '@')

@@ -97,7 +97,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
-	s.sessions.drop(r)
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if se := s.sessions.get(r); se != nil && r.ParseForm() == nil && se.checkCSRF(r) {
+		s.sessions.drop(r)
+	}
 	http.SetCookie(w, &http.Cookie{Name: cookieName, Value: "", Path: "/staff", HttpOnly: true, MaxAge: -1,
 		SameSite: http.SameSiteStrictMode})
 	http.Redirect(w, r, "/staff/login", http.StatusSeeOther)
