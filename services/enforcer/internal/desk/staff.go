@@ -229,7 +229,10 @@ func (s *Server) ban(w http.ResponseWriter, r *http.Request) {
 	b, err := s.d.Backend.Get(r.Context(), event.SubjectKind(kind), subject)
 	switch {
 	case api.IsNotFound(err):
-		p.NoBan, code = true, http.StatusNotFound
+		p.NoBan = true
+		if p.Done == "" {
+			code = http.StatusNotFound
+		}
 	case err != nil:
 		p.Error, code = err.Error(), http.StatusBadRequest
 		if errors.Is(err, api.ErrUnavailable) {
