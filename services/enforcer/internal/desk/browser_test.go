@@ -181,9 +181,9 @@ func TestBrowserDesk(t *testing.T) {
 	mustContain(t, "the banned sender's page", got,
 		banned+" is blocked",
 		"Your sending address has been blocked: Too many messages to recipients that do not exist",
-		"31 of 40 recipients did not exist, in 1 hour.", // the numbers in plain words
+		"31 of 40 recipients did not exist, in 1 hour.",       // the numbers in plain words
 		"Clean your list: remove every address that bounced.", // what to fix
-		"Share at which we block", "50 %", // the rule's threshold
+		"Share at which we block", "50 %",                     // the rule's threshold
 		"It expires at", "Dispute this block", "open a ticket")
 	b.shot(person, "1-lookup-banned")
 

@@ -2,13 +2,19 @@ package desk_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/net/html"
 
 	"github.com/mxwarden/mxwarden/pkg/event"
+	"github.com/mxwarden/mxwarden/pkg/kafka"
+	"github.com/mxwarden/mxwarden/services/enforcer/internal/api"
+	"github.com/mxwarden/mxwarden/services/enforcer/internal/banset"
+	"github.com/mxwarden/mxwarden/services/enforcer/internal/desk"
 	"github.com/mxwarden/mxwarden/services/enforcer/internal/enforcer"
 )
 
@@ -267,4 +273,32 @@ func TestReadOnlyTokenCannotChange(t *testing.T) {
 	if recs := e.records(e.cfg.Kafka.Topics.Bans); len(recs) != 1 {
 		t.Fatalf("%d records on the bans topic, want only the ban", len(recs))
 	}
+}
+
+// FuzzLookupInert renders the lookup page for any input, with a hostile
+// ban in the set, and checks nothing in it became markup.
+func FuzzLookupInert(f *testing.F) {
+	set := banset.New(time.Now)
+	for _, s := range hostileSubjects {
+		set.Put(invalidRecipientsBan(s))
+	}
+	cfg := desk.DefaultConfig()
+	cfg.Enabled, cfg.LookupsPerMinute, cfg.LookupBurst = true, 1e12, 1<<30
+	srv, err := desk.New(cfg, desk.Deps{Backend: &api.Local{Set: set}, Kafka: kafka.DefaultConfig("test")})
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range hostileSubjects {
+		f.Add(s)
+	}
+	f.Add("admin\u202e@evil.example\u2066<svg/onload=alert(1)>")
+	f.Add("\x00\xff<script>")
+	f.Fuzz(func(t *testing.T, a string) {
+		rec := httptest.NewRecorder()
+		srv.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/lookup?a="+url.QueryEscape(a), nil))
+		if rec.Code != http.StatusOK && rec.Code != http.StatusBadRequest {
+			t.Fatalf("lookup %q: %d", a, rec.Code)
+		}
+		assertInert(t, "lookup", rec.Body.String())
+	})
 }
