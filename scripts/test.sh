@@ -27,6 +27,16 @@ else
   echo "test: not root, so scripts/mta/setup.sh was not run; the real-MTA tests skip if postfix/exim are missing"
 fi
 
+# Chromium for the abuse desk's browser tests (chromedp): Debian's package.
+if [ "$(id -u)" = 0 ]; then
+  scripts/browser/setup.sh >/dev/null
+elif [ "${CI:-}" = "true" ] && ! command -v chromium >/dev/null; then
+  echo "test: CI=true needs root to install chromium (scripts/browser/setup.sh)" >&2
+  exit 1
+fi
+# Screenshots of the browser tests, kept after the run.
+export MXWARDEN_TEST_ARTIFACTS=${MXWARDEN_TEST_ARTIFACTS:-$ROOT/run/test-artifacts}
+
 if scripts/kafka/broker.sh available; then
   scripts/kafka/broker.sh fetch
   MXWARDEN_TEST_KAFKA_BROKERS=$(scripts/kafka/broker.sh start "$KAFKA_PORT")
