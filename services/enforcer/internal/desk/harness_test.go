@@ -69,6 +69,17 @@ func startEnv(t *testing.T, mod func(*enforcer.Config)) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(cluster.Close)
+	return startEnvCluster(t, cluster, mod)
+}
+
+// startEnvOn starts a second enforcer with the desk on the cluster of e.
+func startEnvOn(t *testing.T, e *env) *env {
+	t.Helper()
+	return startEnvCluster(t, e.cluster, nil)
+}
+
+func startEnvCluster(t *testing.T, cluster *kfake.Cluster, mod func(*enforcer.Config)) *env {
+	t.Helper()
 	dir := t.TempDir()
 	cfg := enforcer.Default()
 	cfg.Kafka.Brokers = cluster.ListenAddrs()
