@@ -11,6 +11,12 @@ go test -run '^$' -bench 'BenchmarkPostfixCorpus|BenchmarkPendingMemory' -bencht
 go test -run '^$' -bench 'BenchmarkRules$' -benchtime "$BENCHTIME" -cpu 1 ./services/detector/internal/detector/ | tee -a "$out" >&2
 go test -run '^$' -bench 'BenchmarkRulesIdleMemory' -benchtime 1x -cpu 1 ./services/detector/internal/detector/ | tee -a "$out" >&2
 
+# enforcer: the policy server with 1,000 concurrent connections and 1 M
+# active bans (both CPUs: the server and its 1,000 clients share them),
+# memory per active ban, and loading 1 M bans from the local snapshot.
+go test -run '^$' -bench 'BenchmarkPolicy1000Conns$' -benchtime "${POLICY_REQUESTS:-200000}x" ./services/enforcer/internal/policy/ | tee -a "$out" >&2
+go test -run '^$' -bench 'BenchmarkMemoryPerBan$|BenchmarkSnapshotLoad$' -benchtime 1x ./services/enforcer/internal/banset/ | tee -a "$out" >&2
+
 # End to end (tools/mta): a real Postfix's maillog line -> ingest -> detector ->
 # enforcer over an in-process kfake broker -> REJECT from the policy server;
 # one sample per iteration. Skipped (n/a) without root and Postfix. The
@@ -34,6 +40,9 @@ echo "  ingest memory per in-flight message:        $(fmt "$(metric BenchmarkPen
 echo "  detector rules, 1M senders, uniform keys:   $(fmt "$(metric 'BenchmarkRules/uniform' events/s)" events/s)   target >= 1000000 events/s"
 echo "  detector rules, 1M senders, Zipf keys:      $(fmt "$(metric 'BenchmarkRules/zipf' events/s)" events/s)"
 echo "  detector state per idle sender:             $(fmt "$(metric BenchmarkRulesIdleMemory B/key)" B/key)   target <= 256 B/key"
+echo "  enforcer policy, 1,000 conns, 1M bans:     $(fmt "$(metric BenchmarkPolicy1000Conns requests/s)" requests/s), p99 $(fmt "$(metric BenchmarkPolicy1000Conns p99-ms)" ms)   target p99 within policy.deadline (100 ms)"
+echo "  enforcer memory per active ban:             $(fmt "$(metric BenchmarkMemoryPerBan B/ban)" B/ban)"
+echo "  enforcer load 1M bans from disk at start:   $(fmt "$(metric BenchmarkSnapshotLoad s/load)" s)"
 e2e_p99=$(metric BenchmarkEndToEndReject p99-ms)
 if [ -n "$e2e_p99" ]; then
   e2e=$(printf 'p99 %.0f ms (p50 %.0f ms, %.0f samples)' "$e2e_p99" "$(metric BenchmarkEndToEndReject p50-ms)" "$(metric BenchmarkEndToEndReject samples)")

@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/mxwarden/mxwarden/pkg/event"
@@ -169,27 +171,68 @@ func LoadSnapshot(path string) (State, SnapshotHeader, error) {
 	if h.Bans < 0 || h.Allowlist < 0 {
 		return State{}, h, fmt.Errorf("%w: negative counts", ErrSnapshotCorrupt)
 	}
-	st := State{Bans: make([]*event.Ban, 0, min(h.Bans, 1<<24)), Allow: make([]*event.AllowEntry, 0, min(h.Allowlist, 1<<20))}
+	st := State{Bans: make([]*event.Ban, h.Bans), Allow: make([]*event.AllowEntry, h.Allowlist)}
+	// Lines are read (and checksummed) here and decoded by one worker per
+	// CPU, in chunks; each result goes to its own slot, so order is kept.
+	type chunk struct {
+		first int
+		lines [][]byte
+	}
+	work := make(chan chunk, 4)
+	errs := make(chan error, 1)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range work {
+				for j, l := range c.lines {
+					i := c.first + j
+					var err error
+					if i < h.Bans {
+						st.Bans[i], err = event.UnmarshalBan(l)
+					} else {
+						st.Allow[i-h.Bans], err = event.UnmarshalAllowEntry(l)
+					}
+					if err != nil {
+						select {
+						case errs <- fmt.Errorf("%w: line %d: %v", ErrSnapshotCorrupt, i+2, err):
+						default:
+						}
+					}
+				}
+			}
+		}()
+	}
 	crc := uint32(0)
+	var readErr error
+	const chunkLines = 2048
+	c := chunk{lines: make([][]byte, 0, chunkLines)}
 	for i := 0; i < h.Bans+h.Allowlist; i++ {
 		l, err := readLine()
 		if err != nil {
-			return State{}, h, err
+			readErr = err
+			break
 		}
 		crc = crc32.Update(crc, castagnoli, l)
-		if i < h.Bans {
-			b, err := event.UnmarshalBan(l)
-			if err != nil {
-				return State{}, h, fmt.Errorf("%w: line %d: %v", ErrSnapshotCorrupt, i+2, err)
-			}
-			st.Bans = append(st.Bans, b)
-		} else {
-			a, err := event.UnmarshalAllowEntry(l)
-			if err != nil {
-				return State{}, h, fmt.Errorf("%w: line %d: %v", ErrSnapshotCorrupt, i+2, err)
-			}
-			st.Allow = append(st.Allow, a)
+		c.lines = append(c.lines, l)
+		if len(c.lines) == chunkLines {
+			work <- c
+			c = chunk{first: i + 1, lines: make([][]byte, 0, chunkLines)}
 		}
+	}
+	if len(c.lines) > 0 {
+		work <- c
+	}
+	close(work)
+	wg.Wait()
+	if readErr != nil {
+		return State{}, h, readErr
+	}
+	select {
+	case err := <-errs:
+		return State{}, h, err
+	default:
 	}
 	tl, err := readLine()
 	if err != nil {

@@ -119,5 +119,3 @@ func (p *printer) allow(es []event.AllowEntry) error {
 	}
 	return tw.Flush()
 }
-
-

@@ -140,6 +140,12 @@ type MapsConfig struct {
 	// at white space (no shell), "{path}" replaced by the map's path, e.g.
 	// "postmap hash:{path}". Default "" (none: use texthash: tables).
 	Postmap string `koanf:"postmap"`
+	// PostfixReload is a command run (split at white space, no shell) after
+	// a write changed a Postfix map, e.g. "postfix reload": Postfix reads
+	// texthash: tables only when a daemon starts, so with texthash the
+	// running smtpd processes keep the old bans until a reload. hash: and
+	// lmdb: tables (maps.postmap) are noticed without one. Default "".
+	PostfixReload string `koanf:"postfix_reload"`
 	// EximSenderList is the Exim address list of sender-side bans for
 	// DirectAdmin-style ACLs: senders = nwildlsearch*@;<path>. A domain ban
 	// is written "*@domain". Default "spam_senders".
@@ -179,6 +185,7 @@ func Default() Config {
 			PostfixRecipient:  "recipient_access",
 			EximSender:        "exim_sender_bans",
 			EximRecipient:     "exim_recipient_bans",
+			PostfixReload:     "",
 			EximSenderList:    "spam_senders",
 			EximRecipientList: "spam_recipients",
 			EximOverquotaList: "overquota_recipients",

@@ -422,6 +422,8 @@ func (s *Service) snapshotLoop(ctx context.Context) error {
 	t := time.NewTicker(s.cfg.State.SnapshotInterval)
 	defer t.Stop()
 	dirty := false
+	var lastTook time.Duration
+	last := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -429,10 +431,14 @@ func (s *Service) snapshotLoop(ctx context.Context) error {
 		case <-notify:
 			dirty = true
 		case <-t.C:
-			if dirty {
+			// A large set takes a while to write: spend at most a quarter
+			// of the time writing snapshots.
+			if dirty && time.Since(last) >= 4*lastTook {
 				dirty = false
+				start := time.Now()
 				s.saveSnapshot()
-			} else if s.snapshotSynced.Load() != 0 {
+				last, lastTook = time.Now(), time.Since(start)
+			} else if !dirty && s.snapshotSynced.Load() != 0 {
 				// Nothing changed since the last write: the snapshot on
 				// disk is as current as the set.
 				s.snapshotSynced.Store(s.synced.Load())
