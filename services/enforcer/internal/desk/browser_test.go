@@ -128,8 +128,26 @@ func jsString(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }
 
+// unlabelled counts the form controls without a label, and checks the
+// page has a language and a main landmark.
+func (b *browser) unlabelled(ctx context.Context) int {
+	b.t.Helper()
+	n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`(() => {
+		if (!document.documentElement.lang || !document.querySelector('main')) return 1000;
+		return [...document.querySelectorAll('input:not([type=hidden]), textarea, select')]
+			.filter(el => el.labels.length === 0 && !el.getAttribute('aria-label')).length;
+	})()`))
+	if err != nil {
+		b.t.Fatalf("label check: %v", err)
+	}
+	return n
+}
+
 func (b *browser) shot(ctx context.Context, name string) {
 	b.t.Helper()
+	if n := b.unlabelled(ctx); n != 0 {
+		b.t.Fatalf("%s: %d form controls without a label (or no lang / main)", name, n)
+	}
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		b.t.Fatalf("screenshot %s: %v", name, err)

@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -18,6 +21,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -35,7 +39,8 @@ const (
 // (kfake), its policy server, its API and a client producing bans.
 type env struct {
 	t       *testing.T
-	cluster *kfake.Cluster
+	brokers []string
+	prefix  string // of the topic names, on a shared real broker
 	cfg     enforcer.Config
 	svc     *enforcer.Service
 	reg     *prometheus.Registry
@@ -62,27 +67,41 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// startEnv starts an enforcer with the desk on the real Kafka broker of
+// make test ($MXWARDEN_TEST_KAFKA_BROKERS, with topic names of the test's
+// own) when there is one, else on an in-process kfake cluster.
 func startEnv(t *testing.T, mod func(*enforcer.Config)) *env {
 	t.Helper()
+	if b := os.Getenv("MXWARDEN_TEST_KAFKA_BROKERS"); b != "" {
+		var rnd [4]byte
+		_, _ = rand.Read(rnd[:])
+		return startEnvOnBrokers(t, strings.Split(b, ","), fmt.Sprintf("desk-%x.", rnd), mod)
+	}
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(cluster.Close)
-	return startEnvCluster(t, cluster, mod)
+	return startEnvOnBrokers(t, cluster.ListenAddrs(), "", mod)
 }
 
-// startEnvOn starts a second enforcer with the desk on the cluster of e.
+// startEnvOn starts a second enforcer with the desk on the Kafka of e.
 func startEnvOn(t *testing.T, e *env) *env {
 	t.Helper()
-	return startEnvCluster(t, e.cluster, nil)
+	return startEnvOnBrokers(t, e.brokers, e.prefix, nil)
 }
 
-func startEnvCluster(t *testing.T, cluster *kfake.Cluster, mod func(*enforcer.Config)) *env {
+func startEnvOnBrokers(t *testing.T, brokers []string, prefix string, mod func(*enforcer.Config)) *env {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := enforcer.Default()
-	cfg.Kafka.Brokers = cluster.ListenAddrs()
+	cfg.Kafka.Brokers = brokers
+	if prefix != "" {
+		tp := &cfg.Kafka.Topics
+		for _, n := range []*string{&tp.Events, &tp.Verdicts, &tp.Bans, &tp.DeadLetter, &tp.Allowlist, &tp.Outcomes, &tp.Queue, &tp.Disputes} {
+			*n = prefix + *n
+		}
+	}
 	cfg.Kafka.Partitions = 1
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	cfg.Policy.Addr = "127.0.0.1:0"
@@ -103,7 +122,7 @@ func startEnvCluster(t *testing.T, cluster *kfake.Cluster, mod func(*enforcer.Co
 	if mod != nil {
 		mod(&cfg)
 	}
-	e := &env{t: t, cluster: cluster, cfg: cfg, reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	e := &env{t: t, brokers: brokers, prefix: prefix, cfg: cfg, reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("enforcer log:\n%s", e.logs.String())
@@ -142,7 +161,7 @@ func startEnvCluster(t *testing.T, cluster *kfake.Cluster, mod func(*enforcer.Co
 	}
 	e.base = "http://" + svc.Desk().Addr()
 	e.apiBase = "http://" + svc.HTTPAddr()
-	kc, err := kgo.NewClient(kgo.SeedBrokers(cluster.ListenAddrs()...))
+	kc, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,26 +203,44 @@ func (e *env) produceBan(b *event.Ban) {
 	})
 }
 
-// records reads every record of topic so far.
+// records reads every record of topic up to its high watermarks now.
 func (e *env) records(topic string) []*kgo.Record {
 	e.t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(e.cluster.ListenAddrs()...), kgo.ConsumeTopics(topic),
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	ends, err := kadm.NewClient(e.kc).ListEndOffsets(ctx, topic)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	want := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err == nil && o.Offset > 0 {
+			want[o.Partition] = o.Offset
+		}
+	})
+	if len(want) == 0 {
+		return nil
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	defer cl.Close()
 	var out []*kgo.Record
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	for len(want) > 0 {
 		fs := cl.PollFetches(ctx)
-		cancel()
-		n := 0
-		fs.EachRecord(func(r *kgo.Record) { out = append(out, r); n++ })
-		if n == 0 {
-			return out
+		if ctx.Err() != nil {
+			e.t.Fatalf("reading %s: %v", topic, ctx.Err())
 		}
+		fs.EachRecord(func(r *kgo.Record) {
+			out = append(out, r)
+			if end, ok := want[r.Partition]; ok && r.Offset+1 >= end {
+				delete(want, r.Partition)
+			}
+		})
 	}
+	return out
 }
 
 // policy asks the enforcer's policy server about a sender and recipient
