@@ -44,6 +44,8 @@ func conformanceCases() []conformanceCase {
 				func(msg string) string { return "REJECT " + SanitizeMessage(msg) }},
 			conformanceCase{"exim/" + string(side), Exim, side, parseExim,
 				func(msg string) string { return SanitizeMessage(msg) }},
+			conformanceCase{"exim-list/" + string(side), EximList, side, parseEximList,
+				func(msg string) string { return SanitizeMessage(msg) }},
 		)
 	}
 	return out
@@ -361,7 +363,7 @@ func testHostile(t *testing.T, tc conformanceCase) {
 	}
 	wantKeys := map[string]bool{"good@x.example": true, "good.example": true, `odd\back@x.example`: true,
 		"o'brien@x.example": true, "[192.0.2.1]": true, "bücher.example": true}
-	if tc.format == Exim {
+	if tc.format == Exim || tc.format == EximList {
 		// ':' is quoted by the Exim writer, and Postfix has no use for it
 		// in these kinds (no IPv6 keys), so only Exim gets this one.
 		valid = append(valid, mkBan(domain, "[ipv6:2001:db8::1]", "v6 literal"), mkBan(addr, "a:b@x.example", "colon"))

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mxwarden/mxwarden/pkg/event"
+	"github.com/mxwarden/mxwarden/services/enforcer/internal/banset"
 )
 
 var fuzzKinds = []event.SubjectKind{event.KindSender, event.KindSenderDomain, event.KindRecipient, event.KindRecipientDomain}
@@ -70,6 +71,40 @@ func FuzzExim(f *testing.F) {
 	fuzzSeeds(f)
 	f.Fuzz(func(t *testing.T, k uint8, subject, msg string) {
 		checkRendered(t, Exim, parseExim, SanitizeMessage, fuzzKinds[int(k)%len(fuzzKinds)], subject, msg)
+	})
+}
+
+func FuzzEximList(f *testing.F) {
+	fuzzSeeds(f)
+	f.Add(uint8(0), "^.*@x.example", "m")
+	f.Add(uint8(0), "*@x.example", "m")
+	f.Fuzz(func(t *testing.T, k uint8, subject, msg string) {
+		checkRendered(t, EximList, parseEximList, SanitizeMessage, fuzzKinds[int(k)%len(fuzzKinds)], subject, msg)
+	})
+}
+
+func FuzzRspamd(f *testing.F) {
+	fuzzSeeds(f)
+	f.Fuzz(func(t *testing.T, k uint8, subject, msg string) {
+		kinds := []event.SubjectKind{event.KindSender, event.KindSenderDomain, event.KindRecipient, event.KindRecipientDomain, event.KindClientIP, event.KindAccount}
+		b := mkBan(kinds[int(k)%len(kinds)], subject, msg)
+		maps := RenderRspamd(banset.Snapshot{Bans: []*event.Ban{&b}}, nil)
+		entries := 0
+		for name, body := range maps {
+			lines := strings.Split(strings.TrimSuffix(string(body), "\n"), "\n")
+			if !strings.HasPrefix(lines[0], "# ") {
+				t.Fatalf("%s: no header", name)
+			}
+			for _, l := range lines[1:] {
+				entries++
+				if l == "" || strings.ContainsAny(l, " \t\r\x00#\"'") || l[0] == '/' || !utf8.ValidString(l) {
+					t.Fatalf("%s: bad line %q", name, l)
+				}
+			}
+		}
+		if entries > 1 {
+			t.Fatalf("one ban, %d entries", entries)
+		}
 	})
 }
 

@@ -39,4 +39,3 @@ func Fill(s *banset.Set, n int, now time.Time) {
 		s.Put(BenchBan(i, now))
 	}
 }
-
