@@ -70,6 +70,9 @@ type Deps struct {
 	Registry  prometheus.Registerer
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// ProduceTimeout bounds the wait for Kafka to acknowledge a dispute
+	// (default 10s; the enforcer passes api.produce_timeout).
+	ProduceTimeout time.Duration
 }
 
 // Server is the abuse desk: the public lookup page and the staff view.
@@ -112,6 +115,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.ProduceTimeout <= 0 {
+		d.ProduceTimeout = 10 * time.Second
 	}
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
@@ -290,7 +296,6 @@ func (s *Server) Run(ctx context.Context) error {
 		kgo.ConsumeTopics(s.d.Kafka.Topics.Disputes),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.AllowAutoTopicCreation(),
 	)
 	opts = append(opts, s.d.KafkaOpts...)
 	cl, err := kgo.NewClient(opts...)

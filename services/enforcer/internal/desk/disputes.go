@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -136,9 +137,10 @@ func (s *disputes) apply(logger *slog.Logger, r *kgo.Record) {
 	s.put(d)
 }
 
-// produce writes d to the topic and waits for the acknowledgement; only
-// then is it stored.
-func (s *disputes) produce(ctx context.Context, p api.Producer, topic string, d *event.Dispute) error {
+// produce writes d to the topic and waits for the acknowledgement, at
+// most timeout; only then is it stored. Past it the person is told to try
+// again and nothing is stored.
+func (s *disputes) produce(ctx context.Context, p api.Producer, topic string, d *event.Dispute, timeout time.Duration) error {
 	if err := d.Validate(); err != nil {
 		return err
 	}
@@ -149,6 +151,8 @@ func (s *disputes) produce(ctx context.Context, p api.Producer, topic string, d 
 	if p == nil {
 		return fmt.Errorf("%w: the desk is not connected to Kafka yet", api.ErrUnavailable)
 	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	if err := p.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte(d.ID), Value: b}); err != nil {
 		return fmt.Errorf("%w: produce dispute: %v", api.ErrUnavailable, err)
 	}

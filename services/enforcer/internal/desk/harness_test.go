@@ -85,6 +85,18 @@ func startEnv(t *testing.T, mod func(*enforcer.Config)) *env {
 	return startEnvOnBrokers(t, cluster.ListenAddrs(), "", mod)
 }
 
+// startEnvKfake starts an enforcer with the desk on an in-process kfake
+// cluster the test can stop.
+func startEnvKfake(t *testing.T, mod func(*enforcer.Config)) (*env, *kfake.Cluster) {
+	t.Helper()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	return startEnvOnBrokers(t, cluster.ListenAddrs(), "", mod), cluster
+}
+
 // startEnvOn starts a second enforcer with the desk on the Kafka of e.
 func startEnvOn(t *testing.T, e *env) *env {
 	t.Helper()

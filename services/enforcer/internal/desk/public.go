@@ -312,7 +312,7 @@ func (s *Server) dispute(w http.ResponseWriter, r *http.Request) {
 			d.Rules = append(d.Rules, b.Rule)
 		}
 	}
-	if err := s.disputes.produce(r.Context(), s.getProducer(), s.d.Kafka.Topics.Disputes, d); err != nil {
+	if err := s.disputes.produce(r.Context(), s.getProducer(), s.d.Kafka.Topics.Disputes, d, s.d.ProduceTimeout); err != nil {
 		s.m.filed.WithLabelValues("unavailable").Inc()
 		if errors.Is(err, api.ErrUnavailable) {
 			s.unavailable(w, err)

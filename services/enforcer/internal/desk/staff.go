@@ -452,5 +452,5 @@ func (s *Server) closeDispute(ctx context.Context, actor, id, note string) error
 	if err := d.Validate(); err != nil {
 		return errors.Join(api.ErrInvalid, err)
 	}
-	return s.disputes.produce(ctx, s.getProducer(), s.d.Kafka.Topics.Disputes, &d)
+	return s.disputes.produce(ctx, s.getProducer(), s.d.Kafka.Topics.Disputes, &d, s.d.ProduceTimeout)
 }

@@ -159,3 +159,23 @@ func TestDeskConfigInEnforcer(t *testing.T) {
 		t.Fatalf("bad desk.addr: %v", err)
 	}
 }
+
+// With Kafka gone, lookups still answer from the ban set in memory, and a
+// dispute is refused with "try again" and not stored.
+func TestDisputeWithKafkaDown(t *testing.T) {
+	e, cluster := startEnvKfake(t, func(c *enforcer.Config) { c.API.ProduceTimeout = time.Second })
+	s := "down@shop.example"
+	e.produceBan(invalidRecipientsBan(s))
+	cluster.Close()
+	c := e.client()
+	if code, body := e.get(c, "/lookup?a="+s); code != 200 || !strings.Contains(body, "is blocked") {
+		t.Fatalf("lookup with Kafka down: %d", code)
+	}
+	code, body := e.post(c, "/dispute", url.Values{"a": {s}, "contact": {"me@shop.example"}, "message": {"hello"}})
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "try again") || strings.Contains(body, "recorded") {
+		t.Fatalf("dispute with Kafka down: %d\n%s", code, body)
+	}
+	if e.metric("mxwarden_enforcer_desk_disputes_total", "result", "unavailable") != 1 || e.metric("mxwarden_enforcer_desk_disputes_open") != 0 {
+		t.Fatal("unavailable dispute not counted, or stored")
+	}
+}

@@ -38,7 +38,7 @@ func (s *Service) buildDesk() error {
 	}
 	deps := desk.Deps{
 		History: s.desk.history, Kafka: s.cfg.Kafka, KafkaOpts: s.kopts,
-		Logger: s.logger, Registry: s.reg, Now: s.now,
+		Logger: s.logger, Registry: s.reg, Now: s.now, ProduceTimeout: s.cfg.API.ProduceTimeout,
 	}
 	if s.local != nil {
 		deps.Backend = s.local
