@@ -70,19 +70,19 @@ func (s *syncBuffer) String() string {
 // startEnv starts an enforcer with the desk on the real Kafka broker of
 // make test ($MXWARDEN_TEST_KAFKA_BROKERS, with topic names of the test's
 // own) when there is one, else on an in-process kfake cluster.
-func startEnv(t *testing.T, mod func(*enforcer.Config)) *env {
+func startEnv(t *testing.T, mod func(*enforcer.Config), opts ...enforcer.Option) *env {
 	t.Helper()
 	if b := os.Getenv("MXWARDEN_TEST_KAFKA_BROKERS"); b != "" {
 		var rnd [4]byte
 		_, _ = rand.Read(rnd[:])
-		return startEnvOnBrokers(t, strings.Split(b, ","), fmt.Sprintf("desk-%x.", rnd), mod)
+		return startEnvOnBrokers(t, strings.Split(b, ","), fmt.Sprintf("desk-%x.", rnd), mod, opts...)
 	}
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(cluster.Close)
-	return startEnvOnBrokers(t, cluster.ListenAddrs(), "", mod)
+	return startEnvOnBrokers(t, cluster.ListenAddrs(), "", mod, opts...)
 }
 
 // startEnvKfake starts an enforcer with the desk on an in-process kfake
@@ -103,7 +103,7 @@ func startEnvOn(t *testing.T, e *env) *env {
 	return startEnvOnBrokers(t, e.brokers, e.prefix, nil)
 }
 
-func startEnvOnBrokers(t *testing.T, brokers []string, prefix string, mod func(*enforcer.Config)) *env {
+func startEnvOnBrokers(t *testing.T, brokers []string, prefix string, mod func(*enforcer.Config), opts ...enforcer.Option) *env {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := enforcer.Default()
@@ -140,7 +140,7 @@ func startEnvOnBrokers(t *testing.T, brokers []string, prefix string, mod func(*
 			t.Logf("enforcer log:\n%s", e.logs.String())
 		}
 	})
-	svc, err := enforcer.New(cfg, slog.New(slog.NewTextHandler(e.logs, nil)), e.reg)
+	svc, err := enforcer.New(cfg, slog.New(slog.NewTextHandler(e.logs, nil)), e.reg, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
