@@ -251,7 +251,7 @@ func TestBrowserDesk(t *testing.T) {
 	b.shot(staff, "6-staff-list")
 	b.submit(staff, "search", chromedp.SetValue(chromedp.CSS("#q"), "cheap"), chromedp.Click(chromedp.CSS(`form.search button`)))
 	got = b.text(staff, "main")
-	if !strings.Contains(got, "1 bans") || strings.Contains(got, "cron@box.example\tsender") {
+	if !strings.Contains(got, "1 bans, showing 1 to 1") || strings.Contains(got, "cron@box.example\tsender") {
 		t.Fatalf("search for cheap:\n%s", got)
 	}
 	b.submit(staff, "open the ban", chromedp.Click(chromedp.CSS(`table.list a[href*="kind=sender"]`)))

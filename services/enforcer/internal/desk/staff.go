@@ -115,6 +115,8 @@ type staffPage struct {
 	Disputes []disputeView
 	Prev     string
 	Next     string
+	// First and Last number the bans shown (from 1).
+	First, Last int
 }
 
 type disputeView struct {
@@ -168,6 +170,7 @@ func (s *Server) staff(w http.ResponseWriter, r *http.Request) {
 		p.Error, code = err.Error(), http.StatusBadRequest
 	}
 	p.Query = q
+	p.First, p.Last = p.Page.Offset+1, p.Page.Offset+len(p.Page.Bans)
 	page := func(off int) string {
 		c := url.Values{}
 		for k, vs := range v {

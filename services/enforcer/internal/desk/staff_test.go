@@ -1,8 +1,11 @@
 package desk_test
 
 import (
+	"fmt"
+	"html"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -177,5 +180,28 @@ func TestDisputeWithKafkaDown(t *testing.T) {
 	}
 	if e.metric("mxwarden_enforcer_desk_disputes_total", "result", "unavailable") != 1 || e.metric("mxwarden_enforcer_desk_disputes_open") != 0 {
 		t.Fatal("unavailable dispute not counted, or stored")
+	}
+}
+
+func TestStaffListPages(t *testing.T) {
+	e := startEnv(t, nil)
+	for i := range 55 {
+		b := invalidRecipientsBan(fmt.Sprintf("bulk%02d@pages.example", i))
+		b.TS = b.TS.Add(time.Duration(i) * time.Second)
+		e.produceBan(b)
+	}
+	c := e.client()
+	e.login(c, viewerToken)
+	_, body := e.get(c, "/staff?subject=pages.example")
+	if !strings.Contains(body, "55 bans, showing 1 to 50") || !strings.Contains(body, "bulk54@pages.example") || strings.Contains(body, "bulk04@pages.example") {
+		t.Fatal("first page wrong")
+	}
+	m := regexp.MustCompile(`<a href="(/staff\?[^"]+)">Next page</a>`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatal("no next page link")
+	}
+	_, body = e.get(c, html.UnescapeString(m[1]))
+	if !strings.Contains(body, "55 bans, showing 51 to 55") || !strings.Contains(body, "bulk00@pages.example") || !strings.Contains(body, "Previous page") {
+		t.Fatal("second page wrong")
 	}
 }
