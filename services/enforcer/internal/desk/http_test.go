@@ -302,3 +302,43 @@ func FuzzLookupInert(f *testing.F) {
 		assertInert(t, "lookup", rec.Body.String())
 	})
 }
+
+// The public page reveals nothing about other customers: no pair ban and
+// its third party, no other address of a domain, no account, no ban that
+// is not enforced, and a domain ban shows on its addresses.
+func TestLookupRevealsNothingElse(t *testing.T) {
+	e := startEnv(t, nil)
+	pair := ruleBan("unwanted", event.KindSenderRecipient, event.PairSubject("alice@x.example", "bob@y.example"),
+		map[string]float64{"complaints": 3}, "5.7.1 bob@y.example does not want your mail")
+	e.produceBan(pair)
+	e.produceBan(ruleBan("rate_limit", event.KindAccount, "acct123", map[string]float64{"count": 400}, "4.7.1 slow down"))
+	e.produceBan(invalidRecipientsBan("other@x.example"))
+	shadow := invalidRecipientsBan("shadow@x.example")
+	shadow.Shadow = true
+	e.produceBan(shadow)
+	flag := invalidRecipientsBan("flag@x.example")
+	flag.Action = event.ActionFlag
+	e.produceBan(flag)
+	dom := ruleBan("no_mx", event.KindRecipientDomain, "nomx.example", map[string]float64{"dns_failures": 12}, "5.1.2 no MX")
+	e.produceBan(dom)
+	c := e.client()
+	for _, a := range []string{"alice@x.example", "bob@y.example", "x.example", "shadow@x.example", "flag@x.example"} {
+		code, body := e.get(c, "/lookup?a="+url.QueryEscape(a))
+		if code != http.StatusOK || !strings.Contains(body, "is not blocked") {
+			t.Errorf("%s: %d, want a clean answer", a, code)
+		}
+		for _, leak := range []string{"bob@y.example", "alice@x.example", "other@x.example", "acct123"} {
+			if leak != a && strings.Contains(body, leak) {
+				t.Errorf("lookup %s shows %s", a, leak)
+			}
+		}
+	}
+	if code, body := e.get(c, "/lookup?a=acct123"); code != http.StatusBadRequest || strings.Contains(body, "slow down") {
+		t.Errorf("account lookup: %d", code)
+	}
+	code, body := e.get(c, "/lookup?a=someone@nomx.example")
+	if code != http.StatusOK || !strings.Contains(body, "Mail to this domain has been blocked: Domain cannot receive mail") ||
+		!strings.Contains(body, "publish a valid MX record") {
+		t.Fatalf("domain ban on an address: %d", code)
+	}
+}

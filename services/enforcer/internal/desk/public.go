@@ -46,7 +46,6 @@ type publicBan struct {
 	Level     int
 	Escalated bool
 	Defer     bool // a temporary refusal: mail is delayed
-	Pair      bool // only mail to one recipient, not named here
 }
 
 type lookupPage struct {
@@ -107,66 +106,67 @@ func parseSubject(raw string) (string, error) {
 	return s, nil
 }
 
-// publicBans selects, from every ban that could apply to subject, those
-// the public may see: enforced now, and on the subject itself, its domain
-// or (without naming the other party) a pair it is part of. Bans on other
-// addresses of a domain looked up are never listed: no enumeration.
+// publicBans returns the bans the public may see for subject: enforced
+// now, on the subject itself or its domain (an address: as sender,
+// recipient, sender domain or recipient domain; a domain: its domain bans;
+// an IP: its client_ip ban). They are fetched by their exact keys, so a
+// lookup costs the same however many bans there are, and nothing else can
+// show: not other addresses of a domain looked up (no enumeration), not
+// account bans (internal names), not sender→recipient pairs (they name a
+// third party).
 func (s *Server) publicBans(r *http.Request, subject string) ([]event.Ban, []publicBan, error) {
-	lk, err := s.d.Backend.Applying(r.Context(), subject)
-	if err != nil {
-		return nil, nil, err
+	var keys []struct {
+		kind event.SubjectKind
+		sub  string
 	}
-	isAddr := strings.Contains(subject, "@")
-	domain := subject
-	if isAddr {
-		domain = event.Domain(subject)
+	add := func(k event.SubjectKind, sub string) {
+		keys = append(keys, struct {
+			kind event.SubjectKind
+			sub  string
+		}{k, sub})
+	}
+	switch {
+	case strings.Contains(subject, "@"):
+		add(event.KindSender, subject)
+		add(event.KindRecipient, subject)
+		add(event.KindSenderDomain, event.Domain(subject))
+		add(event.KindRecipientDomain, event.Domain(subject))
+	case isIP(subject):
+		add(event.KindClientIP, subject)
+	default:
+		add(event.KindSenderDomain, subject)
+		add(event.KindRecipientDomain, subject)
 	}
 	var raw []event.Ban
 	var out []publicBan
-	for _, v := range lk.Bans {
+	for _, k := range keys {
+		v, err := s.d.Backend.Get(r.Context(), k.kind, k.sub)
+		if api.IsNotFound(err) || errors.Is(err, api.ErrInvalid) {
+			continue
+		}
+		if err != nil {
+			return nil, nil, err
+		}
 		if !v.Enforced {
 			continue
 		}
 		b := v.Ban
-		sub := strings.ToLower(b.Subject)
-		pair := false
-		switch b.SubjectKind {
-		case event.KindSender, event.KindRecipient:
-			if !isAddr || sub != subject {
-				continue
-			}
-		case event.KindSenderDomain, event.KindRecipientDomain:
-			if sub != domain {
-				continue
-			}
-		case event.KindClientIP:
-			if sub != subject {
-				continue
-			}
-		case event.KindSenderRecipient:
-			snd, rcpt, _ := event.SplitPair(sub)
-			if !isAddr || snd != subject && rcpt != subject {
-				continue
-			}
-			pair = true
-		default: // accounts are internal names: never shown publicly
-			continue
-		}
 		reason := ReasonFor(b.Rule)
-		pb := publicBan{
+		raw = append(raw, b)
+		out = append(out, publicBan{
 			Heading: sideOf(b.SubjectKind), Reason: reason, Summary: Summarize(reason, b.Evidence),
 			Numbers: PublicNumbers(reason, b.Evidence), Since: b.TS, Expires: b.Expires.Time,
-			Level: b.Level, Escalated: b.Level > 1, Defer: b.Action == event.ActionDefer, Pair: pair,
-		}
-		if !pair {
-			// A pair ban's message may name the other party; others were
-			// already given to whoever sent the mail.
-			pb.Message = b.Message
-		}
-		raw = append(raw, b)
-		out = append(out, pb)
+			Level: b.Level, Escalated: b.Level > 1, Defer: b.Action == event.ActionDefer,
+			// The SMTP text was already given to whoever sent the mail.
+			Message: b.Message,
+		})
 	}
 	return raw, out, nil
+}
+
+func isIP(s string) bool {
+	_, err := netip.ParseAddr(s)
+	return err == nil
 }
 
 func (s *Server) newLookupPage() lookupPage {
