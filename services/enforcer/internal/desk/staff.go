@@ -19,6 +19,8 @@ const (
 	maxEvents   = 200
 	maxTimeline = 200
 	historyWait = 5 * time.Second
+	// maxDisputesShown bounds the open disputes listed on the staff page.
+	maxDisputesShown = 200
 )
 
 func (s *Server) info(se *session) *staffInfo {
@@ -117,6 +119,8 @@ type staffPage struct {
 	Next     string
 	// First and Last number the bans shown (from 1).
 	First, Last int
+	// Waiting counts the open disputes (the oldest maxDisputesShown shown).
+	Waiting int
 }
 
 type disputeView struct {
@@ -185,7 +189,12 @@ func (s *Server) staff(w http.ResponseWriter, r *http.Request) {
 	if q.Offset > 0 {
 		p.Prev = page(max(0, q.Offset-q.Limit))
 	}
-	p.Disputes = s.viewDisputes(s.disputes.list(true, nil))
+	open := s.disputes.list(true, nil)
+	p.Waiting = len(open)
+	if len(open) > maxDisputesShown {
+		open = open[:maxDisputesShown]
+	}
+	p.Disputes = s.viewDisputes(open)
 	s.render(w, code, "staff", p)
 }
 
