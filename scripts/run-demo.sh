@@ -49,7 +49,7 @@ start devkafka setsid "$BIN/devkafka" -addr "$KAFKA" -data "$RUN/kafka"
 common=(--set "kafka.brokers=$KAFKA" --set log.format=text)
 
 # The enforcer's stdout carries the BAN / UNBAN lines: show them here.
-"$BIN/enforcer" run "${common[@]}" --set "policy.addr=$POLICY" --set "maps.dir=$RUN/maps" \
+"$BIN/enforcer" run "${common[@]}" --set "policy.addr=$POLICY" --set "maps.dir=$RUN/maps" --set "state.dir=$RUN/state" \
   2>>"$RUN/logs/enforcer.log" | sed -u 's/^/enforcer: /' &
 pids+=($!)
 start detector "$BIN/detector" run "${common[@]}"
