@@ -270,7 +270,7 @@ func scrapeRunningPipeline(t *testing.T, brokers string) map[string]string {
 		return append(append([]string{"run"}, common...), append([]string{"--set", "http.addr=" + httpAddr[svc]}, extra...)...)
 	}
 	enf := start(ctx, t, &wg, dir, "enforcer", filepath.Join(bin, "enforcer"), args("enforcer",
-		"--set", "policy.addr="+policyAddr, "--set", "maps.dir="+filepath.Join(dir, "maps"))...)
+		"--set", "policy.addr="+policyAddr, "--set", "maps.dir="+filepath.Join(dir, "maps"), "--set", "state.dir="+filepath.Join(dir, "state"))...)
 	start(ctx, t, &wg, dir, "detector", filepath.Join(bin, "detector"), args("detector", "--set", "group="+run+".detector")...)
 	start(ctx, t, &wg, dir, "ingest", filepath.Join(bin, "ingest"), args("ingest",
 		"--set", "source.file="+logFile, "--set", "source.checkpoint_file="+filepath.Join(dir, "ingest.checkpoint"),
