@@ -33,7 +33,6 @@ var pendingMetrics = map[string]string{
 	"mxwarden_detector_state_keys":                            "engine",
 	"mxwarden_detector_dns_lookups_total":                     "recipient stage / DNS",
 	"mxwarden_detector_dns_lookup_duration_seconds_bucket":    "recipient stage / DNS",
-	"mxwarden_enforcer_kafka_last_success_timestamp_seconds":  "enforcer",
 	"mxwarden_enforcer_history_lag_records":                   "history",
 	"mxwarden_enforcer_history_write_errors_total":            "history",
 	"mxwarden_enforcer_history_batch_duration_seconds_bucket": "history",
