@@ -58,7 +58,7 @@ printf '# make run demo tokens: <name> <role> <secret>\ndemo-admin admin %s\ndem
 chmod 600 "$RUN/api-tokens"
 
 # The enforcer's stdout carries the BAN / UNBAN lines: show them here.
-"$BIN/enforcer" run "${common[@]}" --set "policy.addr=$POLICY" --set "maps.dir=$RUN/maps" \
+"$BIN/enforcer" run "${common[@]}" --set "policy.addr=$POLICY" --set "maps.dir=$RUN/maps" --set "state.dir=$RUN/state" \
   --set desk.enabled=true --set "desk.addr=$DESK" --set "api.tokens_file=$RUN/api-tokens" \
   2>>"$RUN/logs/enforcer.log" | sed -u 's/^/enforcer: /' &
 pids+=($!)

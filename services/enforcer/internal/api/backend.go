@@ -155,6 +155,16 @@ type Local struct {
 	// Timeout bounds the wait for Kafka's acknowledgement of one change
 	// (default 10s).
 	Timeout time.Duration
+	// Applied, when set, is called with every ban change Local applies to
+	// the set (the enforcer prints it; the record's own arrival from Kafka
+	// then changes nothing).
+	Applied func(banset.Change)
+}
+
+func (l *Local) applied(c banset.Change) {
+	if l.Applied != nil {
+		l.Applied(c)
+	}
 }
 
 var _ Backend = (*Local)(nil)
@@ -271,7 +281,7 @@ func (l *Local) Ban(ctx context.Context, actor string, r BanRequest) (BanView, e
 	if err := l.produce(ctx, l.Topics.Bans, key, value, actor, r.Reason, "ban"); err != nil {
 		return BanView{}, err
 	}
-	l.Set.Put(stored)
+	l.applied(l.Set.Put(stored))
 	return l.view(*stored), nil
 }
 
@@ -291,7 +301,7 @@ func (l *Local) Unban(ctx context.Context, actor string, r ChangeRequest) error 
 	if err := l.produce(ctx, l.Topics.Bans, key, nil, actor, r.Reason, "unban"); err != nil {
 		return err
 	}
-	l.Set.Delete(key)
+	l.applied(l.Set.Delete(key))
 	return nil
 }
 

@@ -79,7 +79,9 @@ func TestServerAndAgentModes(t *testing.T) {
 	agent.waitReady()
 	p := dialPolicy(t, agent.svc.PolicyAddr())
 	eventually(t, "the ban in the agent", func() bool { return p.ask("sender=spam@x.example") == "action=REJECT m" })
-	eventually(t, "the ban in the agent's map", func() bool { return fileHas(agentCfg.Maps.Path(agentCfg.Maps.PostfixSender), "spam@x.example REJECT m") })
+	eventually(t, "the ban in the agent's map", func() bool {
+		return fileHas(agentCfg.Maps.Path(agentCfg.Maps.PostfixSender), "spam@x.example REJECT m")
+	})
 	abase := "http://" + agent.svc.HTTPAddr()
 	for _, path := range []string{"/api/v1/bans", "/rspamd/from"} {
 		if code, _ := get(t, abase+path, tok); code != 404 {

@@ -199,6 +199,9 @@ func (s *Service) buildAPI() error {
 		Topics:  api.Topics{Bans: s.cfg.Kafka.Topics.Bans, Allowlist: s.cfg.Kafka.Topics.Allowlist},
 		Timeout: s.cfg.API.ProduceTimeout,
 	}
+	if s.printer != nil {
+		s.local.Applied = func(c banset.Change) { s.printer.Change(c, s.now()) }
+	}
 	s.http.Handle(api.Prefix, api.NewHandler(s.local, auth, s.logger, s.reg))
 	return nil
 }
