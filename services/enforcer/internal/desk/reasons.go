@@ -319,7 +319,7 @@ var CommonReasons = []string{
 	"Your account was over its hourly sending limit; the mail is delayed, not lost.",
 	"Your mail program used a wrong password, or none (authentication required).",
 	"The recipient's domain has no working mail server (no MX record).",
-	"A block on your account or your server's IP address, which this page does not show: open a ticket.",
+	"A block on your account, which this page does not show: open a ticket. (A block on your server's IP address shows when you look the IP up here.)",
 }
 
 func indexReasons(rs []Reason) map[string]Reason {
