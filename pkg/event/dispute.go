@@ -93,7 +93,7 @@ func (d *Dispute) Validate() error {
 		return fmt.Errorf("%w: dispute without subject", ErrInvalid)
 	}
 	if err := CheckToken(d.Subject); err != nil {
-		return fmt.Errorf("%w: subject: %v", ErrInvalid, err)
+		return fmt.Errorf("%w: subject: %w", ErrInvalid, err)
 	}
 	if len(d.Bans) > MaxDisputeBans || len(d.Rules) > MaxDisputeBans {
 		return fmt.Errorf("%w: more than %d bans", ErrInvalid, MaxDisputeBans)
@@ -107,7 +107,7 @@ func (d *Dispute) Validate() error {
 		return fmt.Errorf("%w: contact is not local@domain", ErrInvalid)
 	}
 	if err := CheckDisputeText(d.Message); err != nil {
-		return fmt.Errorf("%w: message %v", ErrInvalid, err)
+		return fmt.Errorf("%w: message %w", ErrInvalid, err)
 	}
 	if d.Status != DisputeOpen && d.Status != DisputeClosed {
 		return fmt.Errorf("%w: status %q", ErrInvalid, d.Status)
@@ -133,7 +133,7 @@ func MarshalDispute(d *Dispute) ([]byte, error) {
 func UnmarshalDispute(b []byte) (*Dispute, error) {
 	var d Dispute
 	if err := json.Unmarshal(b, &d); err != nil {
-		return nil, fmt.Errorf("%w: %w: decode dispute: %v", ErrInvalid, ErrDecode, err)
+		return nil, fmt.Errorf("%w: %w: decode dispute: %w", ErrInvalid, ErrDecode, err)
 	}
 	if d.V == 0 {
 		d.V = 1

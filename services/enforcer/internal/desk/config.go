@@ -113,14 +113,14 @@ func parsePrefixes(ss []string) ([]netip.Prefix, error) {
 		if !strings.Contains(s, "/") {
 			a, err := netip.ParseAddr(s)
 			if err != nil {
-				return nil, fmt.Errorf("%q: %v", s, err)
+				return nil, fmt.Errorf("%q: %w", s, err)
 			}
 			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
 			continue
 		}
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
-			return nil, fmt.Errorf("%q: %v", s, err)
+			return nil, fmt.Errorf("%q: %w", s, err)
 		}
 		out = append(out, p.Masked())
 	}

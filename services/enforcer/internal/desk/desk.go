@@ -285,7 +285,7 @@ func (s *Server) render(w http.ResponseWriter, code int, name string, data any) 
 // Run listens on desk.addr, connects to Kafka (producing disputes and
 // reading them back) and serves until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
-	if err := s.Listen(); err != nil {
+	if err := s.Listen(ctx); err != nil {
 		return err
 	}
 	opts, err := kafka.BuildOpts(s.d.Kafka, s.logger)
@@ -330,11 +330,12 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 // Listen binds desk.addr (Run calls it when it was not called before).
-func (s *Server) Listen() error {
+func (s *Server) Listen(ctx context.Context) error {
 	if s.ln != nil {
 		return nil
 	}
-	ln, err := net.Listen("tcp", s.cfg.Addr)
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("desk listen %s: %w", s.cfg.Addr, err)
 	}

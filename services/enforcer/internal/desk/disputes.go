@@ -154,7 +154,7 @@ func (s *disputes) produce(ctx context.Context, p api.Producer, topic string, d 
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := p.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte(d.ID), Value: b}); err != nil {
-		return fmt.Errorf("%w: produce dispute: %v", api.ErrUnavailable, err)
+		return fmt.Errorf("%w: produce dispute: %w", api.ErrUnavailable, err)
 	}
 	s.put(d)
 	return nil

@@ -69,41 +69,42 @@ type disputeForm struct {
 }
 
 // parseSubject normalises and checks what a person entered: an address,
-// a domain or an IP address. The error is a sentence for the page.
-func parseSubject(raw string) (string, error) {
+// a domain or an IP address. problem, when not empty, is a sentence for
+// the page saying what is wrong.
+func parseSubject(raw string) (subject, problem string) {
 	s := strings.TrimSpace(raw)
 	s = strings.TrimSuffix(strings.TrimPrefix(s, "<"), ">")
 	s = strings.ToLower(s)
 	switch {
 	case s == "":
-		return "", errors.New("Enter an email address or a domain.")
+		return "", "Enter an email address or a domain."
 	case len(s) > MaxLookupLen:
-		return "", fmt.Errorf("That is %d characters long; an email address has at most %d.", len(s), MaxLookupLen)
+		return "", fmt.Sprintf("That is %d characters long; an email address has at most %d.", len(s), MaxLookupLen)
 	}
 	if err := event.CheckToken(s); err != nil {
-		return "", errors.New("That holds spaces or invisible characters; enter a plain email address or domain.")
+		return "", "That holds spaces or invisible characters; enter a plain email address or domain."
 	}
 	if a, err := netip.ParseAddr(s); err == nil {
-		return a.Unmap().String(), nil
+		return a.Unmap().String(), ""
 	}
 	if strings.Contains(s, event.PairSeparator) {
-		return "", errors.New("Enter one email address or one domain.")
+		return "", "Enter one email address or one domain."
 	}
 	at := strings.LastIndexByte(s, '@')
 	domain := s
 	if at >= 0 {
 		if at == 0 || at == len(s)-1 {
-			return "", errors.New("That is not an email address: it needs a name before and a domain after the @.")
+			return "", "That is not an email address: it needs a name before and a domain after the @."
 		}
 		domain = s[at+1:]
 	}
 	if strings.ContainsAny(domain, "@<>\"'()[]") || strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") {
-		return "", errors.New("That domain is not valid.")
+		return "", "That domain is not valid."
 	}
 	if at < 0 && !strings.Contains(domain, ".") {
-		return "", errors.New("Enter a full email address (name@example.com) or a domain (example.com).")
+		return "", "Enter a full email address (name@example.com) or a domain (example.com)."
 	}
-	return s, nil
+	return s, ""
 }
 
 // publicBans returns the bans the public may see for subject: enforced
@@ -210,9 +211,9 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request) {
 		q = raw[0]
 	}
 	p.Query = q
-	subject, err := parseSubject(q)
-	if err != nil {
-		p.Error = err.Error()
+	subject, problem := parseSubject(q)
+	if problem != "" {
+		p.Error = problem
 		s.render(w, http.StatusBadRequest, "lookup", p)
 		return
 	}
@@ -261,10 +262,10 @@ func (s *Server) dispute(w http.ResponseWriter, r *http.Request) {
 	q := r.PostFormValue("a")
 	p.Query = q
 	p.Form.Contact, p.Form.Message = r.PostFormValue("contact"), r.PostFormValue("message")
-	subject, err := parseSubject(q)
-	if err != nil {
+	subject, problem := parseSubject(q)
+	if problem != "" {
 		s.m.filed.WithLabelValues("refused").Inc()
-		p.Error = err.Error()
+		p.Error = problem
 		s.render(w, http.StatusBadRequest, "lookup", p)
 		return
 	}
