@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/mxwarden/mxwarden/pkg/event"
 	"github.com/mxwarden/mxwarden/services/enforcer/internal/enforcer"
 )
@@ -203,5 +206,38 @@ func TestStaffListPages(t *testing.T) {
 	_, body = e.get(c, html.UnescapeString(m[1]))
 	if !strings.Contains(body, "55 bans, showing 51 to 55") || !strings.Contains(body, "bulk00@pages.example") || !strings.Contains(body, "Previous page") {
 		t.Fatal("second page wrong")
+	}
+}
+
+// The desk's metrics pass client_golang's promlint and carry no
+// per-subject or per-client label.
+func TestDeskMetricsLint(t *testing.T) {
+	e := startEnv(t, nil)
+	mfs, err := e.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mine []*dto.MetricFamily
+	for _, mf := range mfs {
+		if strings.HasPrefix(mf.GetName(), "mxwarden_enforcer_desk_") {
+			mine = append(mine, mf)
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() != "page" && l.GetName() != "code" && l.GetName() != "what" && l.GetName() != "result" && l.GetName() != "change" {
+						t.Errorf("%s has label %s", mf.GetName(), l.GetName())
+					}
+				}
+			}
+		}
+	}
+	if len(mine) < 7 {
+		t.Fatalf("%d desk metric families", len(mine))
+	}
+	problems, err := promlint.NewWithMetricFamilies(mine).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
 	}
 }
