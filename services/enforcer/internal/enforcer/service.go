@@ -61,6 +61,7 @@ type Service struct {
 	live           atomic.Bool  // caught up: records apply to the served set
 	synced         atomic.Int64 // unix nanoseconds the set was last in sync with Kafka (0: never)
 	snapshotSynced atomic.Int64 // Synced of the snapshot on disk (0: none)
+	snapshotDirty  atomic.Bool  // the set changed since the snapshot was last written
 
 	started chan struct{}
 	ready   chan struct{}
@@ -280,6 +281,7 @@ func (s *Service) saveSnapshot() {
 	if path == "" || synced == 0 {
 		return
 	}
+	s.snapshotDirty.Store(false) // changes from now on make it dirty again
 	if err := banset.SaveSnapshot(path, s.set.State(), time.Unix(0, synced), s.now()); err != nil {
 		s.m.snapshotWrites.WithLabelValues("error").Inc()
 		s.logger.Error("write ban set snapshot", "path", path, "err", err)
@@ -287,6 +289,7 @@ func (s *Service) saveSnapshot() {
 	}
 	s.m.snapshotWrites.WithLabelValues("written").Inc()
 	s.snapshotSynced.Store(synced)
+	s.snapshotDirty.Store(false)
 }
 
 // Run runs the service until ctx ends or a component fails. It returns
@@ -361,7 +364,9 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		err = nil
 	}
-	s.saveSnapshot()
+	if s.snapshotDirty.Load() || s.snapshotSynced.Load() == 0 {
+		s.saveSnapshot()
+	}
 	if err == nil {
 		s.logger.Info("enforcer stopped")
 	}
@@ -420,7 +425,6 @@ func (s *Service) snapshotLoop(ctx context.Context) error {
 	s.saveSnapshot()
 	t := time.NewTicker(s.cfg.State.SnapshotInterval)
 	defer t.Stop()
-	dirty := false
 	var lastTook time.Duration
 	last := time.Now()
 	for {
@@ -428,12 +432,12 @@ func (s *Service) snapshotLoop(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-notify:
-			dirty = true
+			s.snapshotDirty.Store(true)
 		case <-t.C:
 			// A large set takes a while to write: spend at most a quarter
 			// of the time writing snapshots.
+			dirty := s.snapshotDirty.Load()
 			if dirty && time.Since(last) >= 4*lastTook {
-				dirty = false
 				start := time.Now()
 				s.saveSnapshot()
 				last, lastTook = time.Now(), time.Since(start)
