@@ -85,10 +85,9 @@ func TestRestartKafkaDown(t *testing.T) {
 			t.Errorf("from the snapshot, %s: %q, want %q", subj, got, want)
 		}
 	}
-	t.Logf("4 answers from the snapshot in %v with Kafka down (%d requests held)", time.Since(start), held.Load())
-	if held.Load() == 0 {
-		t.Fatal("no Kafka request was held: Kafka was not down")
-	}
+	t.Logf("4 answers from the snapshot in %v with Kafka down", time.Since(start))
+	// The enforcer did try Kafka (and was held): it was really down.
+	eventually(t, "a Kafka request held", func() bool { return held.Load() > 0 })
 	if got := testutil.ToFloat64(r2.svc.m.fromDisk); got != 1 {
 		t.Errorf("banset_from_disk = %v", got)
 	}
