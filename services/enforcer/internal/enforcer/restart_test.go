@@ -127,3 +127,31 @@ func TestRestartKafkaDown(t *testing.T) {
 		t.Errorf("banset_from_disk = %v after catch-up", got)
 	}
 }
+
+// TestSnapshotOfOtherTopicsIgnored: a snapshot written for other topics
+// (another cluster's set, a renamed topic) is not served.
+func TestSnapshotOfOtherTopicsIgnored(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	dir := t.TempDir()
+	cfg := testConfig(t, cluster, dir)
+	prod := producer(t, cluster)
+	r1 := startService(t, cfg)
+	r1.waitReady()
+	produceBan(t, prod, newBan(event.KindSender, "old@x.example", "old topic", time.Time{}))
+	eventually(t, "the ban", func() bool { _, ok := r1.svc.Set().Get("sender:old@x.example"); return ok })
+	r1.stop()
+
+	cfg.Kafka.Topics.Bans = "other.bans"
+	r2 := startService(t, cfg)
+	r2.waitReady() // after catching up with the (empty) other topic, not from the snapshot
+	if _, ok := r2.svc.Set().Get("sender:old@x.example"); ok {
+		t.Fatal("a snapshot of another topic was served")
+	}
+	if r2.svc.loadedFromDisk {
+		t.Fatal("loaded from disk")
+	}
+}

@@ -242,6 +242,11 @@ func (s *Service) snapshotPath() string {
 	return filepath.Join(s.cfg.State.Dir, SnapshotFile)
 }
 
+// snapshotSource identifies the topics the set is read from.
+func (s *Service) snapshotSource() string {
+	return "bans=" + s.cfg.Kafka.Topics.Bans + " allowlist=" + s.cfg.Kafka.Topics.Allowlist
+}
+
 func (s *Service) snapshotAge() float64 {
 	t := s.snapshotSynced.Load()
 	if t == 0 {
@@ -265,6 +270,11 @@ func (s *Service) loadSnapshot() bool {
 		}
 		return false
 	}
+	if h.Source != s.snapshotSource() {
+		s.logger.Warn("ban set snapshot is of other topics, not loaded: waiting for kafka", "path", path,
+			"snapshot_source", strconv.QuoteToASCII(h.Source), "source", s.snapshotSource())
+		return false
+	}
 	s.set.Load(st)
 	took := time.Since(start)
 	s.m.snapshotLoad.Set(took.Seconds())
@@ -282,7 +292,7 @@ func (s *Service) saveSnapshot() {
 		return
 	}
 	s.snapshotDirty.Store(false) // changes from now on make it dirty again
-	if err := banset.SaveSnapshot(path, s.set.State(), time.Unix(0, synced), s.now()); err != nil {
+	if err := banset.SaveSnapshotSource(path, s.set.State(), time.Unix(0, synced), s.now(), s.snapshotSource()); err != nil {
 		s.m.snapshotWrites.WithLabelValues("error").Inc()
 		s.logger.Error("write ban set snapshot", "path", path, "err", err)
 		return
