@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -166,7 +167,8 @@ func (e *enforcerRun) ctl(args ...string) (int, string) {
 	cmd := exec.Command(e.bin, append([]string{"ctl", "--url", "http://" + e.httpAddr, "--token-file", tok}, args...)...)
 	out, err := cmd.CombinedOutput()
 	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
 		code = ee.ExitCode()
 	} else if err != nil {
 		e.t.Fatal(err)
@@ -468,8 +470,13 @@ func TestEnforcerRealMTAs(t *testing.T) {
 	}
 	req, _ := http.NewRequest("DELETE", "http://"+e.httpAddr+"/api/v1/bans/recipient_domain/smsgw.test?reason=contract", nil)
 	req.Header.Set("Authorization", "Bearer "+enforcerAdminToken)
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("API unban: %v %v", resp, err)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("API unban: %v", resp.Status)
 	}
 	for _, c := range checks {
 		settle("after unban", c, want{"banned-sender@" + senderDomain, "ok@" + rcptDomain, 0, ""})

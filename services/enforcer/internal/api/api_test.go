@@ -59,7 +59,7 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	h := NewHandler(local, auth, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
+	h := NewHandler(local, auth, slog.New(slog.DiscardHandler), reg)
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &fixture{t: t, cluster: c, cl: cl, set: set, local: local, srv: srv, reg: reg}
@@ -176,8 +176,13 @@ func TestAuth(t *testing.T) {
 	// Scheme other than Bearer.
 	req, _ := http.NewRequest("GET", f.srv.URL+"/api/v1/bans", nil)
 	req.Header.Set("Authorization", "Basic "+adminSecret)
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") == "" {
-		t.Errorf("basic auth: %v %v", resp, err)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") == "" {
+		t.Errorf("basic auth: %v", resp)
 	}
 	for _, topic := range []string{"mail.bans", "mail.allowlist"} {
 		if n := len(f.records(topic)); n != 0 {
@@ -209,13 +214,13 @@ func (f *fixture) handlerRequests(route, code string) prometheus.Counter {
 				}
 			}
 			if r == route && c == code {
-				cnt := prometheus.NewCounter(prometheus.CounterOpts{Name: "x"})
+				cnt := prometheus.NewCounter(prometheus.CounterOpts{Name: "x_total"})
 				cnt.Add(m.GetCounter().GetValue())
 				return cnt
 			}
 		}
 	}
-	return prometheus.NewCounter(prometheus.CounterOpts{Name: "x"})
+	return prometheus.NewCounter(prometheus.CounterOpts{Name: "x_total"})
 }
 
 func TestBanUnbanAllowThroughKafka(t *testing.T) {

@@ -276,7 +276,7 @@ func (l *Local) Ban(ctx context.Context, actor string, r BanRequest) (BanView, e
 	// The record must be one every enforcer accepts: decode it as they do.
 	stored, err := banset.DecodeBan([]byte(key), value)
 	if err != nil {
-		return BanView{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return BanView{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if err := l.produce(ctx, l.Topics.Bans, key, value, actor, r.Reason, "ban"); err != nil {
 		return BanView{}, err
@@ -335,7 +335,7 @@ func (l *Local) Allow(ctx context.Context, actor string, r AllowRequest) (event.
 	}
 	stored, err := banset.DecodeAllow([]byte(key), value)
 	if err != nil {
-		return event.AllowEntry{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return event.AllowEntry{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if err := l.produce(ctx, l.Topics.Allowlist, key, value, actor, r.Reason, "allow"); err != nil {
 		return event.AllowEntry{}, err
@@ -380,7 +380,7 @@ func (l *Local) produce(ctx context.Context, topic, key string, value []byte, ac
 		{Key: event.HeaderChange, Value: []byte(change)},
 	}}
 	if err := l.Producer.Produce(ctx, rec); err != nil {
-		return fmt.Errorf("%w: produce to %s: %v", ErrUnavailable, topic, err)
+		return fmt.Errorf("%w: produce to %s: %w", ErrUnavailable, topic, err)
 	}
 	return nil
 }

@@ -48,6 +48,9 @@ type SnapshotHeader struct {
 	Synced    time.Time `json:"synced"`
 	Bans      int       `json:"bans"`
 	Allowlist int       `json:"allowlist"`
+	// Source names where the set came from (the enforcer writes its bans
+	// and allowlist topics), so a snapshot of other topics is not loaded.
+	Source string `json:"source,omitempty"`
 }
 
 type snapshotTrailer struct {
@@ -61,7 +64,12 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // SaveSnapshot writes st to path atomically (temporary file in the same
 // directory, fsync, rename, fsync of the directory): a crash leaves the
 // previous snapshot or the new one, never a mix.
-func SaveSnapshot(path string, st State, synced, now time.Time) (err error) {
+func SaveSnapshot(path string, st State, synced, now time.Time) error {
+	return SaveSnapshotSource(path, st, synced, now, "")
+}
+
+// SaveSnapshotSource is SaveSnapshot with the header's Source.
+func SaveSnapshotSource(path string, st State, synced, now time.Time, source string) (err error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("create state directory: %w", err)
@@ -79,7 +87,7 @@ func SaveSnapshot(path string, st State, synced, now time.Time) (err error) {
 	}()
 	w := bufio.NewWriterSize(f, 1<<20)
 	h := SnapshotHeader{Format: SnapshotFormat, Version: SnapshotVersion, Written: now.UTC(), Synced: synced.UTC(),
-		Bans: len(st.Bans), Allowlist: len(st.Allow)}
+		Bans: len(st.Bans), Allowlist: len(st.Allow), Source: source}
 	hb, _ := json.Marshal(h)
 	w.Write(hb)
 	w.WriteByte('\n')

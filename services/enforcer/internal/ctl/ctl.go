@@ -162,7 +162,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		if err != nil {
 			return err
 		}
-		return out.bans([]api.BanView{v}, false)
+		return out.bans([]api.BanView{v}, true)
 	case "unban", "disallow":
 		fs := newFlags(cmd)
 		reason := fs.String("reason", "", "")

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -45,7 +44,7 @@ func setup(t *testing.T) (*banset.Set, func(args ...string) (int, string, string
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api.NewHandler(local, auth, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry()))
+	srv := httptest.NewServer(api.NewHandler(local, auth, slog.New(slog.DiscardHandler), prometheus.NewRegistry()))
 	t.Cleanup(srv.Close)
 	dir := t.TempDir()
 	for name, tok := range map[string]string{"admin": admin, "ro": ro} {

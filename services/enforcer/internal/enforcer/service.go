@@ -62,6 +62,7 @@ type Service struct {
 	live           atomic.Bool  // caught up: records apply to the served set
 	synced         atomic.Int64 // unix nanoseconds the set was last in sync with Kafka (0: never)
 	snapshotSynced atomic.Int64 // Synced of the snapshot on disk (0: none)
+	snapshotDirty  atomic.Bool  // the set changed since the snapshot was last written
 
 	started chan struct{}
 	ready   chan struct{}
@@ -245,6 +246,11 @@ func (s *Service) snapshotPath() string {
 	return filepath.Join(s.cfg.State.Dir, SnapshotFile)
 }
 
+// snapshotSource identifies the topics the set is read from.
+func (s *Service) snapshotSource() string {
+	return "bans=" + s.cfg.Kafka.Topics.Bans + " allowlist=" + s.cfg.Kafka.Topics.Allowlist
+}
+
 func (s *Service) snapshotAge() float64 {
 	t := s.snapshotSynced.Load()
 	if t == 0 {
@@ -268,6 +274,11 @@ func (s *Service) loadSnapshot() bool {
 		}
 		return false
 	}
+	if h.Source != s.snapshotSource() {
+		s.logger.Warn("ban set snapshot is of other topics, not loaded: waiting for kafka", "path", path,
+			"snapshot_source", strconv.QuoteToASCII(h.Source), "source", s.snapshotSource())
+		return false
+	}
 	s.set.Load(st)
 	took := time.Since(start)
 	s.m.snapshotLoad.Set(took.Seconds())
@@ -284,13 +295,15 @@ func (s *Service) saveSnapshot() {
 	if path == "" || synced == 0 {
 		return
 	}
-	if err := banset.SaveSnapshot(path, s.set.State(), time.Unix(0, synced), s.now()); err != nil {
+	s.snapshotDirty.Store(false) // changes from now on make it dirty again
+	if err := banset.SaveSnapshotSource(path, s.set.State(), time.Unix(0, synced), s.now(), s.snapshotSource()); err != nil {
 		s.m.snapshotWrites.WithLabelValues("error").Inc()
 		s.logger.Error("write ban set snapshot", "path", path, "err", err)
 		return
 	}
 	s.m.snapshotWrites.WithLabelValues("written").Inc()
 	s.snapshotSynced.Store(synced)
+	s.snapshotDirty.Store(false)
 }
 
 // Run runs the service until ctx ends or a component fails. It returns
@@ -365,7 +378,9 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		err = nil
 	}
-	s.saveSnapshot()
+	if s.snapshotDirty.Load() || s.snapshotSynced.Load() == 0 {
+		s.saveSnapshot()
+	}
 	if err == nil {
 		s.logger.Info("enforcer stopped")
 	}
@@ -424,7 +439,6 @@ func (s *Service) snapshotLoop(ctx context.Context) error {
 	s.saveSnapshot()
 	t := time.NewTicker(s.cfg.State.SnapshotInterval)
 	defer t.Stop()
-	dirty := false
 	var lastTook time.Duration
 	last := time.Now()
 	for {
@@ -432,12 +446,12 @@ func (s *Service) snapshotLoop(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-notify:
-			dirty = true
+			s.snapshotDirty.Store(true)
 		case <-t.C:
 			// A large set takes a while to write: spend at most a quarter
 			// of the time writing snapshots.
+			dirty := s.snapshotDirty.Load()
 			if dirty && time.Since(last) >= 4*lastTook {
-				dirty = false
 				start := time.Now()
 				s.saveSnapshot()
 				last, lastTook = time.Now(), time.Since(start)

@@ -49,7 +49,6 @@ type RspamdHandler struct {
 	served  *prometheus.CounterVec
 
 	mu    sync.Mutex
-	gen   int
 	maps  map[string]rspamdMap
 	built bool
 }
