@@ -63,7 +63,10 @@ func testConfig(t *testing.T, c *kfake.Cluster, dir string) Config {
 	cfg.Policy.Addr = "127.0.0.1:0"
 	cfg.Maps.Dir = dir
 	cfg.Maps.Debounce = 20 * time.Millisecond
-	cfg.State.Dir = filepath.Join(dir, "state")
+	cfg.State.Dir = filepath.Join(t.TempDir(), "state")
+	if dir != "" {
+		cfg.State.Dir = filepath.Join(dir, "state")
+	}
 	return cfg
 }
 
