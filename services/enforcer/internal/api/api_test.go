@@ -214,13 +214,13 @@ func (f *fixture) handlerRequests(route, code string) prometheus.Counter {
 				}
 			}
 			if r == route && c == code {
-				cnt := prometheus.NewCounter(prometheus.CounterOpts{Name: "x_total"})
+				cnt := prometheus.NewCounter(prometheus.CounterOpts{Name: "x_total", Help: "copy"})
 				cnt.Add(m.GetCounter().GetValue())
 				return cnt
 			}
 		}
 	}
-	return prometheus.NewCounter(prometheus.CounterOpts{Name: "x_total"})
+	return prometheus.NewCounter(prometheus.CounterOpts{Name: "x_total", Help: "copy"})
 }
 
 func TestBanUnbanAllowThroughKafka(t *testing.T) {

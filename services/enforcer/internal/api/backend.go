@@ -395,7 +395,7 @@ func checkSubject(kind event.SubjectKind, subject string) (string, error) {
 		return "", fmt.Errorf("%w: empty subject", ErrInvalid)
 	}
 	if err := event.CheckToken(subject); err != nil {
-		return "", fmt.Errorf("%w: subject: %v", ErrInvalid, err)
+		return "", fmt.Errorf("%w: subject: %w", ErrInvalid, err)
 	}
 	s := strings.ToLower(subject)
 	addr := func(a string) bool {
@@ -414,7 +414,7 @@ func checkSubject(kind event.SubjectKind, subject string) (string, error) {
 	case event.KindClientIP:
 		a, err := netip.ParseAddr(s)
 		if err != nil {
-			return "", fmt.Errorf("%w: client_ip %q: %v", ErrInvalid, subject, err)
+			return "", fmt.Errorf("%w: client_ip %q: %w", ErrInvalid, subject, err)
 		}
 		s = a.Unmap().String()
 	case event.KindSenderRecipient:

@@ -204,7 +204,7 @@ func LoadSnapshot(path string) (State, SnapshotHeader, error) {
 					}
 					if err != nil {
 						select {
-						case errs <- fmt.Errorf("%w: line %d: %v", ErrSnapshotCorrupt, i+2, err):
+						case errs <- fmt.Errorf("%w: line %d: %w", ErrSnapshotCorrupt, i+2, err):
 						default:
 						}
 					}

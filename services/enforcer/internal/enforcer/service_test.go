@@ -63,7 +63,10 @@ func testConfig(t *testing.T, c *kfake.Cluster, dir string) Config {
 	cfg.Policy.Addr = "127.0.0.1:0"
 	cfg.Maps.Dir = dir
 	cfg.Maps.Debounce = 20 * time.Millisecond
-	cfg.State.Dir = filepath.Join(dir, "state")
+	cfg.State.Dir = filepath.Join(t.TempDir(), "state")
+	if dir != "" {
+		cfg.State.Dir = filepath.Join(dir, "state")
+	}
 	return cfg
 }
 
@@ -393,7 +396,7 @@ func TestRunDisabledOutputs(t *testing.T) {
 func TestNewRejectsInvalidConfig(t *testing.T) {
 	cfg := Default()
 	cfg.Policy.MaxConns = 0
-	if _, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry()); err == nil {
+	if _, err := New(cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry()); err == nil {
 		t.Fatal("invalid config accepted")
 	}
 }
@@ -409,7 +412,7 @@ func TestRunFailsOnUnwritableMapDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := testConfig(t, cluster, filepath.Join(file, "maps"))
-	svc, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	svc, err := New(cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -96,7 +95,7 @@ func newHarness(t *testing.T, tc conformanceCase) *harness {
 func (h *harness) writer(command ...string) *FileWriter {
 	h.t.Helper()
 	w := NewFileWriter(FileConfig{Format: h.tc.format, Side: h.tc.side, Path: h.path, Command: command},
-		slog.New(slog.NewTextHandler(io.Discard, nil)), h.m)
+		slog.New(slog.DiscardHandler), h.m)
 	if err := w.Connect(context.Background()); err != nil {
 		h.t.Fatalf("connect: %v", err)
 	}
@@ -176,7 +175,7 @@ func testWrite(t *testing.T, tc conformanceCase) {
 
 func testNotConnected(t *testing.T, tc conformanceCase) {
 	h := newHarness(t, tc)
-	w := NewFileWriter(FileConfig{Format: tc.format, Side: tc.side, Path: h.path}, slog.New(slog.NewTextHandler(io.Discard, nil)), h.m)
+	w := NewFileWriter(FileConfig{Format: tc.format, Side: tc.side, Path: h.path}, slog.New(slog.DiscardHandler), h.m)
 	if err := w.Write(context.Background(), snap()); !errors.Is(err, ErrNotConnected) {
 		t.Fatalf("write before connect: %v", err)
 	}
@@ -194,7 +193,7 @@ func testNotConnected(t *testing.T, tc conformanceCase) {
 	if err := os.WriteFile(blocker, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	w = NewFileWriter(FileConfig{Format: tc.format, Side: tc.side, Path: filepath.Join(blocker, "map")}, slog.New(slog.NewTextHandler(io.Discard, nil)), h.m)
+	w = NewFileWriter(FileConfig{Format: tc.format, Side: tc.side, Path: filepath.Join(blocker, "map")}, slog.New(slog.DiscardHandler), h.m)
 	if err := w.Connect(context.Background()); err == nil {
 		t.Fatal("connect under a file succeeded")
 	}

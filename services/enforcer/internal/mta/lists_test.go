@@ -1,7 +1,6 @@
 package mta
 
 import (
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -118,4 +117,4 @@ func TestRspamdMaps(t *testing.T) {
 	}
 }
 
-func nil2() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func nil2() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -40,7 +40,7 @@ func benchPolicy(b *testing.B, every time.Duration) {
 	set := banset.New(func() time.Time { return now })
 	bansettest.Fill(set, bansettest.BenchBans, now)
 	srv, err := New(Config{Addr: "127.0.0.1:0", MaxConns: conns + 24, ReadTimeout: time.Minute}, set,
-		slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+		slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
 		b.Fatal(err)
 	}

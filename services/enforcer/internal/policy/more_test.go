@@ -85,7 +85,7 @@ func TestUnixSocket(t *testing.T) {
 	if err := os.WriteFile(other, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	srv, _ := New(Config{Unix: other, MaxConns: 1, ReadTimeout: time.Second}, banset.New(nil), slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	srv, _ := New(Config{Unix: other, MaxConns: 1, ReadTimeout: time.Second}, banset.New(nil), slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err := srv.Listen(); err == nil {
 		t.Fatal("listened over a regular file")
 	}
@@ -112,7 +112,7 @@ func TestDeadlineAnswersDefaultAction(t *testing.T) {
 	defer close(m.release)
 	reg := prometheus.NewRegistry()
 	srv, err := New(Config{Addr: "127.0.0.1:0", MaxConns: 4, ReadTimeout: 5 * time.Second, Deadline: 50 * time.Millisecond},
-		m, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
+		m, slog.New(slog.DiscardHandler), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +157,7 @@ func FuzzReadRequest(f *testing.F) {
 	f.Add([]byte("\n\n\nsender=<A@B.EXAMPLE>\nsasl_username=U\n\n"))
 	set := banset.New(nil)
 	set.Put(&event.Ban{Verdict: event.Verdict{Rule: "r", SubjectKind: event.KindSender, Subject: "a@b.example", Action: event.ActionBan, Message: "m\u202e\x1b[1m"}})
-	srv, err := New(Config{Addr: "127.0.0.1:0", MaxConns: 1, ReadTimeout: time.Second}, set, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	srv, err := New(Config{Addr: "127.0.0.1:0", MaxConns: 1, ReadTimeout: time.Second}, set, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -159,7 +159,7 @@ func (s *Server) Listen() error {
 		return nil
 	}
 	if s.cfg.Addr != "" {
-		ln, err := net.Listen("tcp", s.cfg.Addr)
+		ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", s.cfg.Addr)
 		if err != nil {
 			return fmt.Errorf("listen %s: %w", s.cfg.Addr, err)
 		}
@@ -185,7 +185,7 @@ func listenUnix(path string, mode os.FileMode) (net.Listener, error) {
 		if fi.Mode()&os.ModeSocket == 0 {
 			return nil, fmt.Errorf("listen unix %s: a file that is not a socket is in the way", path)
 		}
-		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		if c, err := (&net.Dialer{Timeout: time.Second}).DialContext(context.Background(), "unix", path); err == nil {
 			_ = c.Close()
 			return nil, fmt.Errorf("listen unix %s: another process serves it", path)
 		}
@@ -194,7 +194,7 @@ func listenUnix(path string, mode os.FileMode) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("listen unix %s: %w", path, err)
 	}
-	ln, err := net.Listen("unix", path)
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "unix", path)
 	if err != nil {
 		return nil, fmt.Errorf("listen unix %s: %w", path, err)
 	}
