@@ -128,8 +128,11 @@ func (p *Parser) parseClassic(s string) (header, *LineError) {
 // Options.Host).
 func (p *Parser) hostAndTag(h header, s string) (header, *LineError) {
 	s = trimLeftSpace(s)
-	i := strings.IndexByte(s, ' ')
-	if i <= 0 {
+	i := 0 // the end of the first word (a host name: short)
+	for i < len(s) && s[i] != ' ' {
+		i++
+	}
+	if i == 0 || i == len(s) {
 		return header{}, errNoTag
 	}
 	if s[0] == '<' && isPriToken(s[:i]) { // "<mail.info> host prog[pid]: ", "<22> host ..."
@@ -170,19 +173,29 @@ func (p *Parser) hostAndTag(h header, s string) (header, *LineError) {
 // splitTag splits "prog[pid]: msg" (or "prog: msg") into prog, pid and
 // msg.
 func splitTag(s string) (prog, pid, msg string, ok bool) {
-	i := strings.IndexByte(s, ':')
-	if i <= 0 {
+	// One pass (tags are short): up to the ':', no space before it.
+	i, j := 0, -1
+	for ; i < len(s); i++ {
+		c := s[i]
+		if c == ':' {
+			break
+		}
+		if c == ' ' {
+			return "", "", "", false
+		}
+		if c == '[' && j < 0 {
+			j = i
+		}
+	}
+	if i == 0 || i == len(s) {
 		return "", "", "", false
 	}
 	tag := s[:i]
-	if strings.IndexByte(tag, ' ') >= 0 {
-		return "", "", "", false
-	}
 	msg = s[i+1:]
 	if len(msg) > 0 && msg[0] == ' ' {
 		msg = msg[1:]
 	}
-	if j := strings.IndexByte(tag, '['); j >= 0 {
+	if j >= 0 {
 		pid = strings.TrimSuffix(tag[j+1:], "]")
 		tag = tag[:j]
 	}

@@ -151,13 +151,15 @@ func (p *Parser) postfixAuthFailed(h *header, hs *hostState, s string, em *emitt
 // hex, at least 5) or a long id (base-52 with digits, 10 to 20), so words
 // like "warning" or "statistics" are not taken for one.
 func splitQueueID(s string) (qid, rest string, ok bool) {
-	i := strings.IndexByte(s, ':')
-	if i < 5 || i > 20 || i+1 >= len(s) || s[i+1] != ' ' {
-		return "", "", false
-	}
+	// One bounded pass: the id's characters up to the ':' (most lines
+	// without an id stop at their first space).
 	hexOnly, digit := true, false
-	for k := 0; k < i; k++ {
-		c := s[k]
+	i := 0
+	for ; i < len(s) && i <= 20; i++ {
+		c := s[i]
+		if c == ':' {
+			break
+		}
 		switch {
 		case isDigit(c):
 			digit = true
@@ -167,6 +169,9 @@ func splitQueueID(s string) (qid, rest string, ok bool) {
 		default:
 			return "", "", false
 		}
+	}
+	if i < 5 || i > 20 || i+1 >= len(s) || s[i] != ':' || s[i+1] != ' ' {
+		return "", "", false
 	}
 	if !hexOnly && (!digit || i < 10) {
 		return "", "", false
