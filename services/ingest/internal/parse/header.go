@@ -82,6 +82,11 @@ func (p *Parser) parseHeader(s string) (header, *LineError) {
 	if len(s) >= 15 && monthOf(s) > 0 && s[3] == ' ' {
 		return p.parseClassic(s)
 	}
+	if len(s) > 12 && isDigit(s[0]) && s[10] == '.' {
+		if h, ok := p.parseUnixStamp(s); ok {
+			return h, nil
+		}
+	}
 	return p.parseJournalShort(s)
 }
 
@@ -531,4 +536,22 @@ func fraction(s string) (int, int) {
 
 func isEximProg(prog string) bool {
 	return prog == "exim" || prog == "exim4" || strings.HasPrefix(prog, "exim")
+}
+
+// parseUnixStamp parses journalctl -o short-unix: "1795714258.123456 host
+// prog[pid]: msg" (seconds since the epoch, ten digits, and a fraction).
+func (p *Parser) parseUnixStamp(s string) (header, bool) {
+	if !allDigits(s[:10]) {
+		return header{}, false
+	}
+	ns, n := fraction(s[11:])
+	if n == 0 || 11+n >= len(s) || s[11+n] != ' ' {
+		return header{}, false
+	}
+	ts := time.Unix(int64(atoi(s[:10])), int64(ns)).UTC()
+	h, err := p.hostAndTag(header{ts: ts}, s[11+n:])
+	if err != nil {
+		return header{}, false
+	}
+	return h, true
 }
