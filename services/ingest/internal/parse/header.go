@@ -82,6 +82,11 @@ func (p *Parser) parseHeader(s string) (header, *LineError) {
 	if len(s) >= 15 && monthOf(s) > 0 && s[3] == ' ' {
 		return p.parseClassic(s)
 	}
+	if len(s) > 28 && s[3] == ' ' && isDigit(s[4]) && s[8] == '-' && s[14] == ' ' && isWeekday(s[:3]) {
+		if h, ok := p.parseFullStamp(s); ok {
+			return h, nil
+		}
+	}
 	if len(s) > 12 && isDigit(s[0]) && s[10] == '.' {
 		if h, ok := p.parseUnixStamp(s); ok {
 			return h, nil
@@ -554,4 +559,41 @@ func (p *Parser) parseUnixStamp(s string) (header, bool) {
 		return header{}, false
 	}
 	return h, true
+}
+
+// parseFullStamp parses journalctl -o short-full: "Thu 2026-11-26
+// 17:30:58 CET host prog[pid]: msg". The zone is journalctl's abbreviation of the local zone: UTC and GMT are
+// UTC, any other is Options.Location.
+func (p *Parser) parseFullStamp(s string) (header, bool) {
+	rest := s[4:]
+	y, mo, d, hh, mm, ss, ok := dateTime(rest)
+	if !ok || rest[10] != ' ' {
+		return header{}, false
+	}
+	rest = rest[19:]
+	if len(rest) < 2 || rest[0] != ' ' {
+		return header{}, false
+	}
+	zone, after := cutToken(rest[1:])
+	if zone == "" || len(zone) > 6 || after == "" {
+		return header{}, false
+	}
+	loc := p.opts.Location
+	if zone == "UTC" || zone == "GMT" {
+		loc = time.UTC
+	}
+	ts := time.Date(y, time.Month(mo), d, hh, mm, ss, 0, loc).UTC()
+	h, err := p.hostAndTag(header{ts: ts}, after)
+	if err != nil {
+		return header{}, false
+	}
+	return h, true
+}
+
+func isWeekday(s string) bool {
+	switch s {
+	case "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun":
+		return true
+	}
+	return false
 }
