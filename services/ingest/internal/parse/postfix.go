@@ -316,7 +316,28 @@ func (p *Parser) postfixDelivery(h *header, hs *hostState, qid, s string, em *em
 		p.count(kPostfixUnknown)
 		return errPostfixFields
 	}
-	i := strings.Index(rest, "status=")
+	// One pass over the ", "-separated fields up to status=, taking
+	// relay= and dsn= on the way (fields are found by name: new ones and
+	// reorderings do not matter).
+	var relay, dsn string
+	i := 0
+	for {
+		f := rest[i:]
+		if strings.HasPrefix(f, "status=") {
+			break
+		}
+		if strings.HasPrefix(f, "relay=") {
+			relay = fieldText(f[len("relay="):])
+		} else if strings.HasPrefix(f, "dsn=") {
+			dsn = fieldText(f[len("dsn="):])
+		}
+		k := strings.Index(f, ", ")
+		if k < 0 {
+			i = -1
+			break
+		}
+		i += k + 2
+	}
 	if i < 0 {
 		p.count(kPostfixUnknown)
 		return errPostfixFields
@@ -326,7 +347,6 @@ func (p *Parser) postfixDelivery(h *header, hs *hostState, qid, s string, em *em
 		statusWord, text = statusWord[:j], statusWord[j+1:]
 	}
 	statusWord = strings.TrimSuffix(statusWord, ",")
-	fields := rest[:i]
 	var status event.Status
 	switch statusWord {
 	case "sent":
@@ -353,8 +373,7 @@ func (p *Parser) postfixDelivery(h *header, hs *hostState, qid, s string, em *em
 		text = text[1 : len(text)-1]
 	}
 	o := outcome{status: status, rcpt: rcpt}
-	o.relay = fieldValue(fields, "relay=")
-	o.dsn = fieldValue(fields, "dsn=")
+	o.relay, o.dsn = relay, dsn
 	if _, _, ok := dsnToken(o.dsn); !ok {
 		o.dsn = ""
 	}
@@ -390,25 +409,14 @@ func (p *Parser) postfixDelivery(h *header, hs *hostState, qid, s string, em *em
 	return nil
 }
 
-// fieldValue returns the value of "name" in a ", "-separated list.
-func fieldValue(s, name string) string {
-	i := 0
-	for {
-		k := strings.Index(s[i:], name)
-		if k < 0 {
-			return ""
-		}
-		k += i
-		if k == 0 || s[k-1] == ' ' {
-			v := s[k+len(name):]
-			if j := strings.IndexByte(v, ','); j >= 0 {
-				v = v[:j]
-			}
-			return v
-		}
-		i = k + len(name)
+// fieldText returns a field's value: up to the next ','.
+func fieldText(v string) string {
+	if j := strings.IndexByte(v, ','); j >= 0 {
+		return v[:j]
 	}
+	return v
 }
+
 
 // postfixReply splits a status text into reply code, enhanced code and
 // text: "host mx[ip] said: 550-5.1.1 text (in reply to RCPT TO command)"
