@@ -417,7 +417,6 @@ func fieldText(v string) string {
 	return v
 }
 
-
 // postfixReply splits a status text into reply code, enhanced code and
 // text: "host mx[ip] said: 550-5.1.1 text (in reply to RCPT TO command)"
 // gives 550, "5.1.1", "text". A local text ("delivered to maildir",
