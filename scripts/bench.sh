@@ -49,6 +49,10 @@ fi
 e2e_rc=0
 (cd tools && GOWORK=off go test -v -run '^$' -bench 'BenchmarkEndToEndReject$' -benchtime "${E2E_SAMPLES}x" ./mta/) 2>&1 | tee -a "$out" >&2 || e2e_rc=$?
 
+# Enforcer sizing (tools/e2e): resident memory per ban and catch-up rate of
+# the whole enforcer process reading a bans topic of MXWARDEN_BENCH_BANS bans.
+(cd tools && GOWORK=off go test -run '^$' -bench 'BenchmarkEnforcerMemoryPerBan$' -benchtime 1x ./e2e/) 2>&1 | tee -a "$out" >&2 || true
+
 # metric <benchmark regexp> <unit>: the value reported for that unit.
 metric() { awk -v b="$1" -v u="$2" '$1 ~ b { for (i = 2; i <= NF; i++) if ($i == u) { print $(i-1); exit } }' "$out"; }
 fmt() { if [ -n "$1" ]; then printf '%s %s' "$1" "$2"; else printf 'n/a (benchmark missing)'; fi; }
@@ -65,6 +69,8 @@ echo "  detector rules, 1M senders, Zipf keys:      $(fmt "$(metric 'BenchmarkRu
 echo "  detector state per idle sender:             $(fmt "$(metric BenchmarkRulesIdleMemory B/key)" B/key)   target <= 256 B/key"
 echo "  event decode (UnmarshalEvent, real events): $(fmt "$(metric 'BenchmarkEventDecode/UnmarshalEvent' events/s)" events/s)   (encoding/json: $(fmt "$(metric 'BenchmarkEventDecode/encoding_json' events/s)" events/s))"
 echo "  event encode (AppendEvent, real events):    $(fmt "$(metric 'BenchmarkEventEncode/AppendEvent' events/s)" events/s)   (encoding/json: $(fmt "$(metric 'BenchmarkEventEncode/encoding_json' events/s)" events/s))"
+echo "  enforcer memory per ban (process RSS):       $(fmt "$(metric BenchmarkEnforcerMemoryPerBan B/ban)" B/ban) ($(fmt "$(metric BenchmarkEnforcerMemoryPerBan MiB-rss)" MiB) with $(fmt "$(metric BenchmarkEnforcerMemoryPerBan bans)" bans))"
+echo "  enforcer catch-up at start:                 $(fmt "$(metric BenchmarkEnforcerMemoryPerBan bans/s-catchup)" bans/s)"
 e2e_p99=$(metric BenchmarkEndToEndReject p99-ms)
 if [ -n "$e2e_p99" ]; then
   e2e=$(printf 'p99 %.0f ms (p50 %.0f ms, %.0f samples)' "$e2e_p99" "$(metric BenchmarkEndToEndReject p50-ms)" "$(metric BenchmarkEndToEndReject samples)")
