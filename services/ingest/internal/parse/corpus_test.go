@@ -15,7 +15,7 @@ import (
 // isLineKind reports whether a Stats key counts lines by kind (each line
 // counts under exactly one of them).
 func isLineKind(k string) bool {
-	return !strings.HasPrefix(k, "rejected_") && !strings.HasPrefix(k, "messages_") && !strings.HasPrefix(k, "texts_")
+	return !strings.HasPrefix(k, "rejected_") && !strings.HasPrefix(k, "messages_") && !strings.HasPrefix(k, "texts_") && !strings.HasPrefix(k, "headers_")
 }
 
 // corpusRun feeds one group of lines through a fresh parser.

@@ -65,6 +65,8 @@ func (p *Parser) exim(h *header, id string, emit func(*event.DeliveryEvent)) *Li
 				}
 				p.count(kEximCompleted)
 				return nil
+			case eximHeaderMark:
+				return p.eximHeaders(h, hs, mid, after, &em)
 			case "removed":
 				if strings.HasPrefix(after, "by ") {
 					if m := p.lookup(hs, mid); m != nil {
@@ -76,6 +78,9 @@ func (p *Parser) exim(h *header, id string, emit func(*event.DeliveryEvent)) *Li
 			}
 			return p.eximRejectOrOther(h, hs, mid, rest, &em)
 		}
+	}
+	if rest, ok := strings.CutPrefix(s, eximHeaderMark+" "); ok {
+		return p.eximHeaders(h, hs, "", rest, &em)
 	}
 	return p.eximRejectOrOther(h, hs, "", s, &em)
 }

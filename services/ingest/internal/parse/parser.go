@@ -1,6 +1,7 @@
 package parse
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -279,6 +280,7 @@ type outcome struct {
 	hasSender bool
 	saslUser  string
 	subject   string
+	header    string // a logged header of the line itself ("Name: value"), e.g. the one a header_checks REJECT names
 }
 
 // event builds the DeliveryEvent for o, joined with m (which may be nil).
@@ -325,6 +327,12 @@ func (p *Parser) event(mta string, hs *hostState, qid string, m *msg, ts time.Ti
 		e.MessageID = m.messageID
 		e.Size = m.size
 		e.Subject = m.subject
+		if len(m.headers) > 0 {
+			e.Headers = m.headers[:len(m.headers):len(m.headers)] // shared by the message's events: appends never reach them
+		}
+	}
+	if o.header != "" && !slices.Contains(e.Headers, o.header) && len(e.Headers) < event.MaxHeaders {
+		e.Headers = append(e.Headers, o.header)
 	}
 	if o.hasSender {
 		e.Sender = o.sender

@@ -19,6 +19,7 @@ type msg struct {
 	saslUser  string
 	messageID string
 	subject   string
+	headers   []string // logged header lines, "Name: value" (at most event.MaxHeaders, see addHeader)
 	size      int64
 	lastID    []byte // id of the last line that touched it (for ids of expiry events); reused, as most lines touch a message
 	last      time.Time

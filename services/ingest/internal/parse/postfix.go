@@ -566,30 +566,28 @@ func inferCode(dsn string) int {
 
 // postfixHeader: cleanup "header Subject: text from host[ip]; from=<s>
 // to=<r> proto=ESMTP helo=<h>" (warning, info, hold, prepend, ... actions).
+// The subject goes to its own field, the bulk and automation headers of
+// loggedHeaders to the message's headers.
 func (p *Parser) postfixHeader(h *header, hs *hostState, qid, s string, em *emitter) *LineError {
 	p.count(kPostfixHeader)
 	m := p.touch(hs, mtaPostfix, qid, h.ts, em.id, em.emit)
-	if subj, ok := headerSubject(s); ok {
-		m.subject = subj
+	name, value, ok := postfixHeaderText(s)
+	if !ok {
+		return nil
+	}
+	if strings.EqualFold(name, "Subject") {
+		m.subject = decodeSubject(value)
+	} else if c, ok := canonicalHeader(name); ok {
+		p.addHeader(m, c, value)
 	}
 	return nil
 }
 
 // headerSubject extracts the Subject value of a header_checks log text.
 func headerSubject(s string) (string, bool) {
-	rest, ok := strings.CutPrefix(s, "header ")
-	if !ok {
-		return "", false
-	}
-	name, value, ok := strings.Cut(rest, ": ")
+	name, value, ok := postfixHeaderText(s)
 	if !ok || !strings.EqualFold(name, "Subject") {
 		return "", false
-	}
-	if i := strings.LastIndex(value, "; from=<"); i >= 0 {
-		value = value[:i]
-	}
-	if i := strings.LastIndex(value, " from "); i >= 0 {
-		value = value[:i]
 	}
 	return decodeSubject(value), true
 }
@@ -625,6 +623,10 @@ func (p *Parser) postfixContentReject(h *header, hs *hostState, qid, s string, e
 	head, tail := s[:i], s[i+2:]
 	if subj, ok := headerSubject(head); ok {
 		o.subject = subj
+	} else if name, value, ok := postfixHeaderText(head); ok {
+		if c, ok := canonicalHeader(name); ok {
+			o.header = p.headerEntry(c, value)
+		}
 	}
 	if k := strings.LastIndex(head, " from "); k >= 0 {
 		if ip := bracketIP(head[k:]); ip != "" && ip != "unknown" {

@@ -2,8 +2,10 @@ package parse
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
+	"github.com/mxwarden/mxwarden/pkg/event"
 	"github.com/mxwarden/mxwarden/services/ingest/internal/classify"
 )
 
@@ -20,6 +22,7 @@ type PendingMessage struct {
 	SASLUser    string           `json:"sasl_user,omitempty"`
 	MessageID   string           `json:"message_id,omitempty"`
 	Subject     string           `json:"subject,omitempty"`
+	Headers     []string         `json:"headers,omitempty"`
 	Size        int64            `json:"size,omitempty"`
 	LastID      string           `json:"last_id"`
 	Last        time.Time        `json:"last"`
@@ -45,6 +48,7 @@ func (p *Parser) Snapshot() []PendingMessage {
 			Host: m.hs.name, QueueID: m.qid, MTA: m.mta, Sender: m.sender, ClientIP: m.clientIP,
 			SASLUser: m.saslUser, MessageID: m.messageID, Subject: m.subject, Size: m.size,
 			LastID: string(m.lastID), Last: m.last, Attempts: m.attempts, Queued: m.queued, Hostile: m.hostile,
+			Headers: slices.Clone(m.headers),
 		}
 		for _, r := range m.outstanding {
 			pm.Outstanding = append(pm.Outstanding, PendingDeferal{Addr: r.addr, DSN: r.dsn, Code: r.code, Reason: string(r.reason)})
@@ -67,6 +71,14 @@ func (p *Parser) Restore(msgs []PendingMessage) error {
 				return fmt.Errorf("restore message %d: %w", i, ErrHostileField)
 			}
 		}
+		if len(pm.Headers) > event.MaxHeaders {
+			return fmt.Errorf("restore message %d: %d headers, more than %d", i, len(pm.Headers), event.MaxHeaders)
+		}
+		for _, h := range pm.Headers {
+			if !validHeader(h) {
+				return fmt.Errorf("restore message %d: header %q: %w", i, h, ErrHostileField)
+			}
+		}
 		if pm.QueueID == "" {
 			return fmt.Errorf("restore message %d: no queue id", i)
 		}
@@ -81,6 +93,7 @@ func (p *Parser) Restore(msgs []PendingMessage) error {
 			hs: hs, qid: pm.QueueID, mta: pm.MTA, sender: pm.Sender, clientIP: pm.ClientIP, saslUser: pm.SASLUser,
 			messageID: pm.MessageID, subject: pm.Subject, size: pm.Size, lastID: []byte(pm.LastID), last: pm.Last,
 			attempts: pm.Attempts, queued: pm.Queued, hostile: pm.Hostile, pending: true,
+			headers: slices.Clip(pm.Headers),
 		}
 		for _, r := range pm.Outstanding {
 			if len(m.outstanding) < maxOutstanding {

@@ -39,6 +39,7 @@ const (
 	kEximPart          // a part of an Exim line split for syslog ("[2/3] ..."), held until its last part (which counts under the kind of the whole line)
 	kEximAuth          // "<authenticator> authenticator failed for ..." (an auth_failed event)
 	kEximUnrecognised  // an Exim line of no shape the parser knows (rejected as unrecognised)
+	kEximHeaders       // the README's acl_smtp_data logwrite, "MID MXWARDEN-HEADERS lu=... prec=... cron=0"
 	// Dovecot (auth failures only; its other lines are other_program).
 	kDovecotAuth
 	// Lines from other programs.
@@ -68,6 +69,13 @@ const (
 	// Exim texts (T=, C=, error texts) whose decoded escapes were not valid
 	// UTF-8: the invalid bytes were replaced by U+FFFD.
 	kTextInvalidUTF8
+	// Logged headers (Postfix header_checks, Exim's MXWARDEN-HEADERS):
+	// values whose control or format characters or invalid UTF-8 were
+	// replaced, entries cut to event.MaxHeaderLen, and headers dropped
+	// beyond event.MaxHeaders per message.
+	kHeaderSanitised
+	kHeaderCut
+	kHeaderDropped
 	numKinds
 )
 
@@ -100,6 +108,7 @@ var kindNames = [numKinds]string{
 	kEximPart:             "exim_part",
 	kEximAuth:             "exim_auth_failed",
 	kEximUnrecognised:     "exim_unrecognised",
+	kEximHeaders:          "exim_headers",
 	kDovecotAuth:          "dovecot_auth_failed",
 	kOtherProgram:         "other_program",
 	kJournalField:         "journal_field",
@@ -115,6 +124,9 @@ var kindNames = [numKinds]string{
 	kMsgEvicted:           "messages_evicted",
 	kSplitDropped:         "messages_split_dropped",
 	kTextInvalidUTF8:      "texts_invalid_utf8",
+	kHeaderSanitised:      "headers_sanitised",
+	kHeaderCut:            "headers_cut",
+	kHeaderDropped:        "headers_dropped",
 }
 
 func errKind(e *LineError) lineKind {
