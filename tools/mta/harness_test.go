@@ -133,21 +133,22 @@ func expected() map[key]outcome {
 // event is the part of ingest's event JSON the tests check (the tools
 // module does not import pkg/event: it is built with GOWORK=off).
 type event struct {
-	ID        string   `json:"id"`
-	MTA       string   `json:"mta"`
-	QueueID   string   `json:"queue_id"`
-	Sender    string   `json:"sender"`
-	Recipient string   `json:"recipient"`
-	Status    string   `json:"status"`
-	DSN       string   `json:"dsn"`
-	ReplyCode int      `json:"reply_code"`
-	ReplyText string   `json:"reply_text"`
-	Reason    string   `json:"reason"`
-	Relay     string   `json:"relay"`
-	ClientIP  string   `json:"client_ip"`
-	Subject   string   `json:"subject"`
-	SASLUser  string   `json:"sasl_user"`
-	Headers   []string `json:"headers"`
+	ID        string `json:"id"`
+	MTA       string `json:"mta"`
+	QueueID   string `json:"queue_id"`
+	Sender    string `json:"sender"`
+	Recipient string `json:"recipient"`
+	Status    string `json:"status"`
+	DSN       string `json:"dsn"`
+	ReplyCode int    `json:"reply_code"`
+	ReplyText string `json:"reply_text"`
+	Reason    string `json:"reason"`
+	Relay     string `json:"relay"`
+	ClientIP  string `json:"client_ip"`
+	Subject   string `json:"subject"`
+	SASLUser  string `json:"sasl_user"`
+
+	Headers []string `json:"headers"` // (own alignment block: one line to merge)
 }
 
 // requireTools skips (outside CI) or fails (CI=true) when something the
