@@ -148,7 +148,7 @@ type event struct {
 	Subject   string `json:"subject"`
 	SASLUser  string `json:"sasl_user"`
 
-	Headers []string `json:"headers"` // (own alignment block: one line to merge)
+	Headers []string `json:"headers"` // the logged headers (exim_headers_test.go)
 }
 
 // requireTools skips (outside CI) or fails (CI=true) when something the
