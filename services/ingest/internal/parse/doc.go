@@ -66,6 +66,14 @@
 // UTF-8; invalid bytes become U+FFFD and the text counts under
 // texts_invalid_utf8.
 //
+// Logged headers (the bulk and automation markers of loggedHeaders, from
+// Postfix header_checks lines and Exim's "MXWARDEN-HEADERS" logwrite
+// line, counted as exim_headers) join the message's pending record and
+// go into DeliveryEvent.Headers of each of its events: at most
+// event.MaxHeaders entries of event.MaxHeaderLen bytes (headers_dropped,
+// headers_cut), control and format characters replaced
+// (headers_sanitised).
+//
 // # Joining
 //
 // Postfix logs a message's life across daemons, keyed by queue id (short
