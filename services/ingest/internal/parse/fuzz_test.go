@@ -57,6 +57,11 @@ func fuzzLines(t *testing.T, data []byte, format string) {
 		if !e.Status.Valid() || e.MTA == "" {
 			t.Fatalf("event without status or MTA: %+v", e)
 		}
+		for _, h := range e.Headers { // seeds: testdata/*/headers.log
+			if !validHeader(h) {
+				t.Fatalf("event header %q: not a clean \"Name: value\" of a logged header", h)
+			}
+		}
 		b, err := event.MarshalEvent(e)
 		if err != nil {
 			t.Fatal(err)
