@@ -138,13 +138,15 @@ func (l *Ledger) Repeats(rule string, kind event.SubjectKind, subject string) in
 
 // Apply records a verdict the rules emitted: it picks the escalation
 // level, sets v.Expires to v.TS plus that level's TTL, puts a hold on the
-// rule and subject until then, and, for an enforced ban (action ban, not
-// shadow), returns the Ban to publish. When the previous hold had
+// rule and subject until then, and, for an enforced verdict (action ban
+// or defer, not shadow), returns the Ban to publish. When the previous hold had
 // suppressed repeats, their number is added to v.Evidence as "repeats".
 func (l *Ledger) Apply(v *event.Verdict) (event.Ban, bool) {
-	enforced := v.Action == event.ActionBan && !v.Shadow
+	enforced := (v.Action == event.ActionBan || v.Action == event.ActionDefer) && !v.Shadow
 	sk := subjectKey{kind: v.SubjectKind, subject: v.Subject}
-	if !enforced {
+	if !enforced || v.Action == event.ActionDefer {
+		// Shadow verdicts and temporary refusals keep their rule's own
+		// levels: neither escalates a real ban.
 		sk.ns = v.Rule
 	}
 	n := 1

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mxwarden/mxwarden/pkg/event"
+	"github.com/mxwarden/mxwarden/services/detector/internal/rules"
 )
 
 const (
@@ -72,7 +73,7 @@ func benchEvents(dist string) []event.DeliveryEvent {
 func BenchmarkRules(b *testing.B) {
 	for _, dist := range []string{"uniform", "zipf"} {
 		b.Run(dist, func(b *testing.B) {
-			p, err := NewProcessor(Default(), func() time.Time { return benchT0.Add(24 * time.Hour) })
+			p, err := NewProcessor(Default(), rules.StageSender, Options{Now: func() time.Time { return benchT0.Add(24 * time.Hour) }})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -116,7 +117,7 @@ func BenchmarkRules(b *testing.B) {
 			}
 			elapsed := time.Since(start) - paused
 			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "events/s")
-			tracked := p.Stats()[0].Tracked
+			tracked := p.Tables()[0].Keys
 			if tracked < benchSenders {
 				b.Fatalf("only %d senders tracked", tracked)
 			}
@@ -139,7 +140,7 @@ func BenchmarkRulesIdleMemory(b *testing.B) {
 		b.Run(kind, func(b *testing.B) {
 			for b.Loop() {
 				before := heapAlloc()
-				p, err := NewProcessor(cfg, func() time.Time { return benchT0.Add(24 * time.Hour) })
+				p, err := NewProcessor(cfg, rules.StageSender, Options{Now: func() time.Time { return benchT0.Add(24 * time.Hour) }})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -156,7 +157,7 @@ func BenchmarkRulesIdleMemory(b *testing.B) {
 				}
 				out = Output{}
 				after := heapAlloc()
-				if n := p.Stats()[0].Tracked; n != benchSenders {
+				if n := p.Tables()[0].Keys; n != benchSenders {
 					b.Fatalf("%d tracked", n)
 				}
 				b.ReportMetric(float64(after-before)/benchSenders, "B/key")

@@ -10,10 +10,11 @@ import (
 
 	"github.com/mxwarden/mxwarden/pkg/event"
 	"github.com/mxwarden/mxwarden/services/detector/internal/dedup"
+	"github.com/mxwarden/mxwarden/services/detector/internal/rules"
 )
 
 const (
-	dupScenario = "testdata/scenarios/duplicates"
+	dupScenario = "../rules/testdata/invalid_recipients/duplicates"
 	dupEvents   = dupScenario + "/events.jsonl"
 	// dupRepeats is how many lines of dupEvents repeat an earlier line.
 	dupRepeats = 50
@@ -25,7 +26,7 @@ const (
 // byte; without deduplication the repeats would change them, so the
 // scenario does test something.
 func TestDuplicatesScenario(t *testing.T) {
-	hammer := "testdata/scenarios/hammer_invalid_recipients"
+	hammer := "../rules/testdata/invalid_recipients/hammer_invalid_recipients"
 	for _, golden := range []string{"verdicts.golden.jsonl", "bans.golden.jsonl"} {
 		a, err := os.ReadFile(hammer + "/" + golden)
 		if err != nil {
@@ -82,7 +83,16 @@ func TestDuplicatesScenario(t *testing.T) {
 		t.Fatalf("replay with repeats differs:\n%s\nwant\n%s", out, want)
 	}
 
-	off := Default()
+	// Unknown recipients are counted distinct, so repeats matter through
+	// the attempts: with a later crossing (more attempts needed) they
+	// change the verdict unless they are deduplicated.
+	on := Default()
+	on.Rules.InvalidRecipients.MinAttempts = 40
+	want, _, _ = replayBytes(t, on, ReplayOptions{Inputs: []string{hammerEvents}})
+	if got, _, _ := replayBytes(t, on, ReplayOptions{Inputs: []string{dupEvents}}); got != want || want == "" {
+		t.Fatalf("with min_attempts 40, replay with repeats differs:\n%s\nwant\n%s", got, want)
+	}
+	off := on
 	off.Dedup.MaxIDs = 0
 	counted, _, st := replayBytes(t, off, ReplayOptions{Inputs: []string{dupEvents}})
 	if st.Duplicates != 0 || counted == want {
@@ -94,7 +104,7 @@ func TestDuplicatesScenario(t *testing.T) {
 func at(d time.Duration) time.Time { return time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC).Add(d) }
 
 func unknownEvent(id string, ts time.Time) *event.DeliveryEvent {
-	return &event.DeliveryEvent{ID: id, TS: ts, Sender: "list@bulk.example", Status: event.StatusBounced, Reason: "user_unknown"}
+	return &event.DeliveryEvent{ID: id, TS: ts, Sender: "list@bulk.example", Recipient: "r-" + id + "@rcpt.example", Status: event.StatusBounced, Reason: "user_unknown"}
 }
 
 // process runs ev and returns whether it was processed (not a repeat).
@@ -114,7 +124,8 @@ func process(t *testing.T, p *Processor, ev *event.DeliveryEvent) bool {
 func TestProcessorDedup(t *testing.T) {
 	cfg := Default()
 	cfg.Rules.InvalidRecipients.MinAttempts = 3
-	p, err := NewProcessor(cfg, fixedNow)
+	cfg.Rules.InvalidRecipients.MinUnknown = 3
+	p, err := NewProcessor(cfg, rules.StageSender, Options{Now: fixedNow})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +163,7 @@ func TestProcessorDedup(t *testing.T) {
 	// An event refused as from the future is not remembered: when it
 	// comes again once the clock caught up, it is processed.
 	now := fixedNow()
-	p2, err := NewProcessor(cfg, func() time.Time { return now })
+	p2, err := NewProcessor(cfg, rules.StageSender, Options{Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +178,7 @@ func TestProcessorDedup(t *testing.T) {
 
 	// dedup.max_ids 0 turns deduplication off.
 	cfg.Dedup.MaxIDs = 0
-	p3, err := NewProcessor(cfg, fixedNow)
+	p3, err := NewProcessor(cfg, rules.StageSender, Options{Now: fixedNow})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,8 +198,7 @@ func TestProcessorDedupBounds(t *testing.T) {
 	cfg := Default()
 	cfg.Dedup.MaxIDs = 10 // under 16: the Set forgets one id at a time
 	cfg.Rules.InvalidRecipients.Window = 2 * time.Hour
-	cfg.Rules.InvalidRecipients.Buckets = 24
-	p, err := NewProcessor(cfg, fixedNow)
+	p, err := NewProcessor(cfg, rules.StageSender, Options{Now: fixedNow})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +218,7 @@ func TestProcessorDedupBounds(t *testing.T) {
 
 	// Time: horizon = 2h (the window) + DedupSlack.
 	horizon := 2*time.Hour + DedupSlack
-	p, err = NewProcessor(cfg, fixedNow)
+	p, err = NewProcessor(cfg, rules.StageSender, Options{Now: fixedNow})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,10 +20,11 @@ type serviceMetrics struct {
 	dedupDropped  prometheus.Counter
 	verdicts      *prometheus.CounterVec
 	suppressed    *prometheus.CounterVec
-	bans          prometheus.Counter
+	bans          *prometheus.CounterVec
+	allowlisted   *prometheus.CounterVec
 	rejected      *prometheus.CounterVec
 	late          *prometheus.CounterVec
-	tracked       *prometheus.GaugeVec
+	stateKeys     *prometheus.GaugeVec
 	partitions    prometheus.Gauge
 	commitErrors  prometheus.Counter
 	eventTimeLag  prometheus.GaugeFunc
@@ -57,22 +58,26 @@ func newServiceMetrics(reg prometheus.Registerer, lag func() float64) *serviceMe
 			Name: "mxwarden_detector_verdicts_suppressed_total",
 			Help: "Threshold crossings not reported because the rule's previous verdict on the subject was still in force.",
 		}, []string{"rule"}),
-		bans: f.NewCounter(prometheus.CounterOpts{
+		bans: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "mxwarden_detector_bans_produced_total",
-			Help: "Ban records produced to the bans topic.",
-		}),
+			Help: "Ban records produced to the bans topic, by rule.",
+		}, []string{"rule"}),
+		allowlisted: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "mxwarden_detector_verdicts_allowlisted_total",
+			Help: "Threshold crossings not reported because an allowlist entry covers the subject.",
+		}, []string{"rule"}),
 		rejected: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "mxwarden_detector_records_rejected_total",
 			Help: "Event records dead-lettered, by reason (decode, invalid, version, future).",
 		}, []string{"reason"}),
 		late: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "mxwarden_detector_events_late_total",
-			Help: "Events a rule ignored because they were older than its window.",
+			Help: "Events a rule ignored because they were older than every window of its key kind's state.",
 		}, []string{"rule"}),
-		tracked: f.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "mxwarden_detector_tracked_keys",
-			Help: "Subjects with windowed state, by rule, over the partitions this instance owns.",
-		}, []string{"rule"}),
+		stateKeys: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "mxwarden_detector_state_keys",
+			Help: "Tracked keys per key kind (sender, account, ...), over the partitions this instance owns.",
+		}, []string{"kind"}),
 		partitions: f.NewGauge(prometheus.GaugeOpts{
 			Name: "mxwarden_detector_partitions",
 			Help: "Events partitions with state in this instance.",

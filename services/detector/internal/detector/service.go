@@ -17,6 +17,7 @@ import (
 	"github.com/mxwarden/mxwarden/pkg/event"
 	"github.com/mxwarden/mxwarden/pkg/kafka"
 	"github.com/mxwarden/mxwarden/pkg/metrics"
+	"github.com/mxwarden/mxwarden/services/detector/internal/rules"
 )
 
 // Dead-letter headers: the error, its reason class and where the record
@@ -66,6 +67,8 @@ type Service struct {
 	newest   atomic.Int64 // newest event time processed, Unix nanoseconds; 0 = none
 	httpAddr atomic.Value // string: the metrics server's bound address
 	codes    []string     // the enabled rules' codes
+	allow    *Allow
+	kinds    []event.SubjectKind // key kinds with state
 
 	mu       sync.Mutex // guards parts and rejected
 	parts    map[int32]*partitionState
@@ -75,10 +78,9 @@ type Service struct {
 // partitionState is one partition's processor and what of its running
 // totals the metrics already counted.
 type partitionState struct {
-	proc       *Processor
-	late       map[string]uint64
-	suppressed map[string]uint64
-	dropped    uint64 // event ids forgotten for dedup.max_ids
+	proc    *Processor
+	seen    map[string]RuleStats // per rule, the totals already counted in metrics
+	dropped uint64               // event ids forgotten for dedup.max_ids
 }
 
 // New builds the service; cfg must be valid (config.Load validates it).
@@ -97,21 +99,31 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*Service, e
 		rejected: map[string]bool{},
 	}
 	s.m = newServiceMetrics(reg, s.eventTimeLag)
-	p, err := NewProcessor(cfg, s.now)
+	allow, err := NewAllow(cfg.Allowlist)
 	if err != nil {
 		return nil, err
 	}
-	if len(p.Rules()) == 0 {
+	s.allow = allow
+	p, err := NewProcessor(cfg, rules.StageSender, Options{Now: s.now, Allow: s.allow})
+	if err != nil {
+		return nil, err
+	}
+	s.codes = p.Codes()
+	if len(s.codes) == 0 {
 		logger.Warn("no rule enabled: the detector will produce nothing")
 	}
-	for _, r := range p.Rules() {
-		s.codes = append(s.codes, r.Code())
-		s.m.tracked.WithLabelValues(r.Code())
-		s.m.late.WithLabelValues(r.Code())
-		s.m.suppressed.WithLabelValues(r.Code())
-		for _, a := range []event.Action{event.ActionBan, event.ActionFlag} {
-			s.m.verdicts.WithLabelValues(r.Code(), string(a))
+	for _, code := range s.codes {
+		s.m.late.WithLabelValues(code)
+		s.m.suppressed.WithLabelValues(code)
+		s.m.allowlisted.WithLabelValues(code)
+		s.m.bans.WithLabelValues(code)
+		for _, a := range []event.Action{event.ActionBan, event.ActionFlag, event.ActionDefer} {
+			s.m.verdicts.WithLabelValues(code, string(a))
 		}
+	}
+	for _, t := range p.Tables() {
+		s.kinds = append(s.kinds, t.Kind)
+		s.m.stateKeys.WithLabelValues(string(t.Kind))
 	}
 	return s, nil
 }
@@ -220,7 +232,9 @@ func (s *Service) handle(ctx context.Context, cl *kgo.Client, fetches kgo.Fetche
 		v := &out.Verdicts[i]
 		s.m.verdicts.WithLabelValues(v.Rule, string(v.Action)).Inc()
 	}
-	s.m.bans.Add(float64(len(out.Bans)))
+	for i := range out.Bans {
+		s.m.bans.WithLabelValues(out.Bans[i].Rule).Inc()
+	}
 	if err := cl.CommitUncommittedOffsets(dctx); err != nil {
 		// The next commit (or the one on revoke) covers these offsets.
 		s.m.commitErrors.Inc()
@@ -305,11 +319,11 @@ func (s *Service) partition(p int32) (*partitionState, error) {
 	if ps, ok := s.parts[p]; ok {
 		return ps, nil
 	}
-	proc, err := NewProcessor(s.cfg, s.now)
+	proc, err := NewProcessor(s.cfg, rules.StageSender, Options{Now: s.now, Allow: s.allow})
 	if err != nil {
 		return nil, err
 	}
-	ps := &partitionState{proc: proc, late: map[string]uint64{}, suppressed: map[string]uint64{}}
+	ps := &partitionState{proc: proc, seen: map[string]RuleStats{}}
 	s.parts[p] = ps
 	s.logger.Debug("partition state created", "partition", p)
 	return ps, nil
@@ -318,7 +332,7 @@ func (s *Service) partition(p int32) (*partitionState, error) {
 // updateStateMetrics refreshes the gauges and adds the counters' news.
 // Callers hold s.mu.
 func (s *Service) updateStateMetrics() {
-	tracked := map[string]int{}
+	keys := map[event.SubjectKind]int{}
 	ids := 0
 	for _, ps := range s.parts {
 		d := ps.proc.Dedup()
@@ -326,14 +340,18 @@ func (s *Service) updateStateMetrics() {
 		s.m.dedupDropped.Add(float64(d.Dropped - ps.dropped))
 		ps.dropped = d.Dropped
 		for _, st := range ps.proc.Stats() {
-			tracked[st.Rule] += st.Tracked
-			s.m.late.WithLabelValues(st.Rule).Add(float64(st.Late - ps.late[st.Rule]))
-			s.m.suppressed.WithLabelValues(st.Rule).Add(float64(st.Suppressed - ps.suppressed[st.Rule]))
-			ps.late[st.Rule], ps.suppressed[st.Rule] = st.Late, st.Suppressed
+			was := ps.seen[st.Rule]
+			s.m.late.WithLabelValues(st.Rule).Add(float64(st.Late - was.Late))
+			s.m.suppressed.WithLabelValues(st.Rule).Add(float64(st.Suppressed - was.Suppressed))
+			s.m.allowlisted.WithLabelValues(st.Rule).Add(float64(st.Allowlisted - was.Allowlisted))
+			ps.seen[st.Rule] = st
+		}
+		for _, t := range ps.proc.Tables() {
+			keys[t.Kind] += t.Keys
 		}
 	}
-	for _, rule := range s.codes {
-		s.m.tracked.WithLabelValues(rule).Set(float64(tracked[rule]))
+	for _, k := range s.kinds {
+		s.m.stateKeys.WithLabelValues(string(k)).Set(float64(keys[k]))
 	}
 	s.m.dedupIDs.Set(float64(ids))
 	s.m.partitions.Set(float64(len(s.parts)))

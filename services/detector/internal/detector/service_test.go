@@ -19,6 +19,7 @@ import (
 
 	"github.com/mxwarden/mxwarden/pkg/event"
 	"github.com/mxwarden/mxwarden/pkg/kafka"
+	"github.com/mxwarden/mxwarden/services/detector/internal/rules"
 )
 
 func testLogger(t *testing.T) *slog.Logger {
@@ -137,13 +138,13 @@ func TestRunKafka(t *testing.T) {
 	if n := testutil.ToFloat64(svc.m.verdicts.WithLabelValues(CodeInvalidRecipientsForTest, "ban")); n != 1 {
 		t.Errorf("verdicts metric %v", n)
 	}
-	if n := testutil.ToFloat64(svc.m.bans); n != 1 {
+	if n := testutil.ToFloat64(svc.m.bans.WithLabelValues(CodeInvalidRecipientsForTest)); n != 1 {
 		t.Errorf("bans metric %v", n)
 	}
 	if n := testutil.ToFloat64(svc.m.rejected.WithLabelValues(ReasonDecode)); n != 1 {
 		t.Errorf("rejected decode %v", n)
 	}
-	if n := testutil.ToFloat64(svc.m.tracked.WithLabelValues(CodeInvalidRecipientsForTest)); n < 3 {
+	if n := testutil.ToFloat64(svc.m.stateKeys.WithLabelValues("sender")); n < 3 {
 		t.Errorf("tracked keys %v", n)
 	}
 	if lag := testutil.ToFloat64(svc.m.eventTimeLag); lag <= 0 {
@@ -348,14 +349,14 @@ func TestDropPartitions(t *testing.T) {
 		}
 	}
 	svc.updateStateMetrics()
-	if n := testutil.ToFloat64(svc.m.tracked.WithLabelValues(CodeInvalidRecipientsForTest)); n != 3 {
+	if n := testutil.ToFloat64(svc.m.stateKeys.WithLabelValues("sender")); n != 3 {
 		t.Fatalf("tracked %v", n)
 	}
 	svc.drop(map[string][]int32{cfg.Kafka.Topics.Events: {0, 2}, "other.topic": {1}}, "revoked")
 	if _, ok := svc.parts[1]; !ok || len(svc.parts) != 1 {
 		t.Fatalf("parts after drop: %v", svc.parts)
 	}
-	if n := testutil.ToFloat64(svc.m.tracked.WithLabelValues(CodeInvalidRecipientsForTest)); n != 1 {
+	if n := testutil.ToFloat64(svc.m.stateKeys.WithLabelValues("sender")); n != 1 {
 		t.Fatalf("tracked after drop %v", n)
 	}
 	if n := testutil.ToFloat64(svc.m.partitions); n != 1 {
@@ -364,7 +365,7 @@ func TestDropPartitions(t *testing.T) {
 }
 
 func TestFutureEvents(t *testing.T) {
-	p, err := NewProcessor(Default(), fixedNow)
+	p, err := NewProcessor(Default(), rules.StageSender, Options{Now: fixedNow})
 	if err != nil {
 		t.Fatal(err)
 	}
