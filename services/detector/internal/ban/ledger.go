@@ -100,6 +100,11 @@ type Ledger struct {
 	nextSweep time.Time
 	// suppressed counts suppressed crossings by rule, for metrics.
 	suppressed map[string]uint64
+
+	// Changes since the last Flush (see persist.go), kept when tracking.
+	track       bool
+	dirtyLevels map[subjectKey]struct{}
+	dirtyHolds  map[holdKey]struct{}
 }
 
 // NewLedger builds an empty ledger; cfg must be valid.
@@ -121,6 +126,7 @@ func (l *Ledger) Suppressed(rule string, kind event.SubjectKind, subject string,
 	}
 	h.repeats++
 	l.suppressed[rule]++
+	l.touchHold(holdKey{rule, kind, subject})
 	return true
 }
 
@@ -156,6 +162,7 @@ func (l *Ledger) Apply(v *event.Verdict) (event.Ban, bool) {
 	expires := v.TS.Add(l.cfg.TTLAt(n))
 	forget := expires.Add(l.cfg.MaxTTL)
 	l.levels[sk] = &level{n: n, forget: forget}
+	l.touchLevel(sk)
 
 	hk := holdKey{v.Rule, v.SubjectKind, v.Subject}
 	if h, ok := l.holds[hk]; ok && h.repeats > 0 {
@@ -165,6 +172,7 @@ func (l *Ledger) Apply(v *event.Verdict) (event.Ban, bool) {
 		v.Evidence["repeats"] = float64(h.repeats)
 	}
 	l.holds[hk] = &hold{until: expires, forget: forget}
+	l.touchHold(hk)
 
 	v.Expires = event.OptTime{Time: expires}
 	if !enforced {
@@ -185,11 +193,13 @@ func (l *Ledger) Advance(ts time.Time) {
 	for k, lv := range l.levels {
 		if !ts.Before(lv.forget) {
 			delete(l.levels, k)
+			l.touchLevel(k)
 		}
 	}
 	for k, h := range l.holds {
 		if !ts.Before(h.forget) {
 			delete(l.holds, k)
+			l.touchHold(k)
 		}
 	}
 }

@@ -66,6 +66,8 @@ type Processor struct {
 	horizon   time.Time
 	watermark time.Time
 	persist   bool
+
+	restoredMeta []byte // see Restore
 }
 
 type ruleRun struct {
@@ -109,6 +111,9 @@ func NewProcessor(cfg Config, stage rules.Stage, opts Options) (*Processor, erro
 	p := &Processor{
 		stage: stage, ledger: ban.NewLedger(cfg.Ban), now: opts.Now, maxFuture: cfg.MaxFutureSkew,
 		allow: opts.Allow, resolver: opts.Resolver, pending: map[rules.Lookup][]pending{}, persist: opts.Persist,
+	}
+	if opts.Persist {
+		p.ledger.Track()
 	}
 	if p.allow == nil {
 		a, err := NewAllow(cfg.Allowlist)
