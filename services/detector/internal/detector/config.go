@@ -68,15 +68,11 @@ type StateConfig struct {
 	// "" derives "<group>.state". It must have as many partitions as the
 	// events topic (created so when missing).
 	Topic string `koanf:"topic"`
-	// Changelog turns persistence on: the state, the ban ledger and the
-	// dedup ids are restored on every partition assignment and the
-	// verdicts, bans, state and offsets move together in one Kafka
-	// transaction per poll. Default true; false keeps state in memory
-	// (at-least-once output, state lost on restart).
-	Changelog bool `koanf:"changelog"`
-	// InstanceID is the static group membership id (KIP-345); "" uses
-	// dynamic membership. A restarted member with the same id gets its
-	// partitions back without a rebalance. Default "".
+	// InstanceID is the static group membership id (KIP-345) and the tail
+	// of the transactional id; "" uses dynamic membership and the host
+	// name. A restarted member with the same id gets its partitions back
+	// without a rebalance and fences its predecessor's open transaction at
+	// once. Give each detector its own (a StatefulSet's pod name). Default "".
 	InstanceID string `koanf:"instance_id"`
 }
 
@@ -109,7 +105,7 @@ func Default() Config {
 		MaxFutureSkew: 15 * time.Minute,
 		Ban:           ban.DefaultConfig(),
 		Dedup:         dedup.DefaultConfig(),
-		State:         StateConfig{BucketWidth: 5 * time.Minute, Changelog: true},
+		State:         StateConfig{BucketWidth: 5 * time.Minute},
 		Rules:         rules.DefaultConfig(),
 	}
 }

@@ -36,7 +36,7 @@ func TestConfigDefaults(t *testing.T) {
 	if cfg.HTTP.Addr != "127.0.0.1:9102" || cfg.Group != "mxwarden-detector" || cfg.TicketURL != "https://example.com/tickets" ||
 		cfg.Ban.TTL != 24*time.Hour || cfg.Ban.MaxTTL != 720*time.Hour ||
 		cfg.Dedup.MaxIDs != 1_000_000 ||
-		cfg.State.BucketWidth != 5*time.Minute || !cfg.State.Changelog || len(cfg.Allowlist) != 0 ||
+		cfg.State.BucketWidth != 5*time.Minute || cfg.State.Topic != "" || cfg.State.InstanceID != "" || len(cfg.Allowlist) != 0 ||
 		!ir.On || ir.Shadow || ir.Window != time.Hour || ir.MinAttempts != 10 || ir.MinUnknown != 10 ||
 		ir.Ratio != 0.10 || ir.AlwaysUnknown != 100 {
 		t.Fatalf("defaults: %+v", cfg)

@@ -29,6 +29,14 @@ type serviceMetrics struct {
 	commitErrors  prometheus.Counter
 	eventTimeLag  prometheus.GaugeFunc
 	batchDuration prometheus.Histogram
+
+	lag              *prometheus.GaugeVec
+	restoreDuration  prometheus.Histogram
+	restoreDiscarded prometheus.Counter
+	changelog        prometheus.Counter
+	aborted          prometheus.Counter
+	allowEntries     prometheus.Gauge
+	allowRejected    prometheus.Counter
 }
 
 func newServiceMetrics(reg prometheus.Registerer, lag func() float64) *serviceMetrics {
@@ -92,10 +100,39 @@ func newServiceMetrics(reg prometheus.Registerer, lag func() float64) *serviceMe
 		}, lag),
 		batchDuration: f.NewHistogram(prometheus.HistogramOpts{
 			Name:    "mxwarden_detector_batch_duration_seconds",
-			Help:    "Time to process, produce and commit one polled batch.",
+			Help:    "Time to process one poll, produce its records and commit its transaction.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 8),
 		}),
 	}
+	m.lag = f.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "mxwarden_detector_consumer_lag_records",
+		Help: "Records between the processed offset and the high watermark, summed over this member's partitions, by stage.",
+	}, []string{"stage"})
+	m.restoreDuration = f.NewHistogram(prometheus.HistogramOpts{
+		Name:    "mxwarden_detector_state_restore_duration_seconds",
+		Help:    "Time to restore one partition's state from its changelog.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
+	})
+	m.restoreDiscarded = f.NewCounter(prometheus.CounterOpts{
+		Name: "mxwarden_detector_state_restore_discarded_total",
+		Help: "Changelog records not restored: written under another rule layout, or corrupt.",
+	})
+	m.changelog = f.NewCounter(prometheus.CounterOpts{
+		Name: "mxwarden_detector_changelog_records_total",
+		Help: "State changelog records produced (changed keys, ledger entries, dedup blocks, tombstones).",
+	})
+	m.aborted = f.NewCounter(prometheus.CounterOpts{
+		Name: "mxwarden_detector_transactions_aborted_total",
+		Help: "Poll transactions aborted (rebalance, produce failure); their records are processed again.",
+	})
+	m.allowEntries = f.NewGauge(prometheus.GaugeOpts{
+		Name: "mxwarden_detector_allowlist_entries",
+		Help: "Allowlist entries in force (configuration and topic).",
+	})
+	m.allowRejected = f.NewCounter(prometheus.CounterOpts{
+		Name: "mxwarden_detector_allowlist_rejected_total",
+		Help: "Allowlist topic records that did not decode or validate, skipped.",
+	})
 	for _, r := range []string{ReasonDecode, ReasonInvalid, ReasonVersion, ReasonFuture} {
 		m.rejected.WithLabelValues(r)
 	}
