@@ -123,6 +123,7 @@ func process(t *testing.T, p *Processor, ev *event.DeliveryEvent) bool {
 
 func TestProcessorDedup(t *testing.T) {
 	cfg := Default()
+	onlyRules(&cfg, CodeInvalidRecipientsForTest)
 	cfg.Rules.InvalidRecipients.MinAttempts = 3
 	cfg.Rules.InvalidRecipients.MinUnknown = 3
 	p, err := NewProcessor(cfg, rules.StageSender, Options{Now: fixedNow})
@@ -196,6 +197,7 @@ func TestProcessorDedup(t *testing.T) {
 // rule, so it is still not counted twice.
 func TestProcessorDedupBounds(t *testing.T) {
 	cfg := Default()
+	onlyRules(&cfg, CodeInvalidRecipientsForTest)
 	cfg.Dedup.MaxIDs = 10 // under 16: the Set forgets one id at a time
 	cfg.Rules.InvalidRecipients.Window = 2 * time.Hour
 	p, err := NewProcessor(cfg, rules.StageSender, Options{Now: fixedNow})

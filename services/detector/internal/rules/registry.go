@@ -16,6 +16,12 @@ import (
 // is adding one line here (see doc.go).
 type Config struct {
 	InvalidRecipients InvalidRecipientsConfig `koanf:"invalid_recipients"`
+	RateLimit         RateLimitConfig         `koanf:"rate_limit"`
+	AccountRateLimit  AccountRateLimitConfig  `koanf:"account_rate_limit"`
+	LimitEvasion      LimitEvasionConfig      `koanf:"limit_evasion"`
+	SPFRejections     SPFRejectionsConfig     `koanf:"spf_rejections"`
+	Spoofing          SpoofingConfig          `koanf:"spoofing"`
+	AuthFailures      AuthFailuresConfig      `koanf:"auth_failures"`
 }
 
 // Section is a rule's configuration section: the type of its field in
