@@ -81,8 +81,8 @@ func (c SpoofingConfig) Build(env Env) (Rule, error) {
 		return nil, err
 	}
 	ticket := strings.ReplaceAll(env.TicketURL, "%", "%%")
-	r.addrFormat = "This sending address has been blocked by admins: your account was caught spoofing it (and %d other addresses of domains it does not own in " +
-		FormatWindow(c.Window) + "). Send only as domains you own, or open a ticket at " + ticket
+	r.addrFormat = "This sending address has been blocked by admins: your account was caught spoofing it, one of %d addresses of domains it does not own used in " +
+		FormatWindow(c.Window) + ". Send only as domains you own, or open a ticket at " + ticket
 	r.acctFormat = "Your account has been blocked by admins: it was caught spoofing %d addresses of domains it does not own in " +
 		FormatWindow(c.Window) + ". Send only as domains you own, or open a ticket at " + ticket
 	for _, f := range []string{r.addrFormat, r.acctFormat} {
@@ -247,6 +247,6 @@ func (r *spoofing) Threshold(in *Input, rec state.Record) (Crossing, bool) {
 		return c, true
 	}
 	c.Subject, c.Kind = sender, event.KindSender
-	c.Message = fmt.Sprintf(r.addrFormat, n-1)
+	c.Message = fmt.Sprintf(r.addrFormat, n)
 	return c, true
 }
