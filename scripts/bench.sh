@@ -23,6 +23,11 @@ fi
 e2e_rc=0
 (cd tools && GOWORK=off go test -v -run '^$' -bench 'BenchmarkEndToEndReject$' -benchtime "${E2E_SAMPLES}x" ./mta/) 2>&1 | tee -a "$out" >&2 || e2e_rc=$?
 
+# Rules on labelled traffic (tools/traffic: two days of Postfix and Exim logs,
+# benign customers and one abuser per rule) through ingest parse and detector
+# replay: precision and recall per rule.
+labelled=$( (cd tools && GOWORK=off go test -count=1 -v -run '^TestLabelledTraffic$' ./e2e/) 2>&1 | sed -n 's/^ *labelled_test.go:[0-9]*: //p' || true)
+
 # metric <benchmark regexp> <unit>: the value reported for that unit.
 metric() { awk -v b="$1" -v u="$2" '$1 ~ b { for (i = 2; i <= NF; i++) if ($i == u) { print $(i-1); exit } }' "$out"; }
 fmt() { if [ -n "$1" ]; then printf '%s %s' "$1" "$2"; else printf 'n/a (benchmark missing)'; fi; }
@@ -43,4 +48,6 @@ else
   e2e="n/a (needs root with postfix: scripts/mta/setup.sh)"
 fi
 echo "  end to end (real Postfix line -> policy REJECT, ingest source.poll=${MXWARDEN_BENCH_INGEST_POLL:-20ms}): $e2e   target <= 1000 ms"
+echo "  rules on labelled traffic (precision = right bans / bans, recall = abuse families banned by their rule):"
+if [ -n "$labelled" ]; then printf '%s\n' "$labelled" | sed 's/^/    /'; else echo "    n/a (TestLabelledTraffic did not run)"; fi
 exit "$e2e_rc"
