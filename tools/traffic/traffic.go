@@ -136,6 +136,7 @@ func Generate(seed uint64) *Traffic {
 	g := &gen{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
 	g.benign()
 	g.abuse()
+	g.abuseOthers()
 	return g.render()
 }
 
@@ -315,6 +316,91 @@ func (g *gen) abuse() {
 	}
 }
 
+// abuseOthers: the families of the content and recipient-side rules. A
+// family is only scored when its rule is registered in the detector.
+func (g *gen) abuseOthers() {
+	// invalid_sender: a cron job on a customer's server mailing as
+	// root@localhost, which nobody can bounce to.
+	f := g.family(Family{Name: "root@localhost", Abuse: true, Rule: "invalid_sender",
+		Wants: []Want{{"invalid_sender", "sender", "root@localhost"}},
+		Also:  []Want{{"cron_flood", "sender", "root@localhost"}}})
+	for i := range 30 {
+		g.msg(f, Msg{At: at(0, 2*time.Hour+time.Duration(i)*time.Minute), Sender: "root@localhost", Local: true,
+			Subject: "Cron <root@localhost> /usr/bin/php /var/www/cron.php", Rcpts: []Rcpt{{"root@localhost.localdomain", UserUnknown}}})
+	}
+	// cron_flood: a per-minute job from a qualified local sender to an
+	// address that does not exist, for two hours.
+	f = g.family(Family{Name: "per-minute cron job", Abuse: true, Rule: "cron_flood",
+		Wants: []Want{{"cron_flood", "sender", "www-data@web7.cheap-vps.example"}},
+		Also: []Want{{"nonexistent_recipient", "recipient", "admin@web7.cheap-vps.example"},
+			{"invalid_sender", "sender", "www-data@web7.cheap-vps.example"}}})
+	for i := range 120 {
+		g.msg(f, Msg{At: at(1, 1*time.Hour+time.Duration(i)*time.Minute), Sender: "www-data@web7.cheap-vps.example", Local: true, UID: 33,
+			Subject: "Cron <www-data@web7> php /var/www/artisan schedule:run", Rcpts: []Rcpt{{"admin@web7.cheap-vps.example", UserUnknown}}})
+	}
+	// banned_software: a V2Board panel mailing verification codes.
+	f = g.family(Family{Name: "V2Board verification codes", Abuse: true, Rule: "banned_software",
+		Wants: []Want{{"banned_software", "sender", "noreply@fastnet-vpn.example"}, {"banned_software", "account", "fastnet"},
+			{"banned_software", "sender_domain", "fastnet-vpn.example"}}})
+	for i := range 200 {
+		g.msg(f, Msg{At: at(0, 13*time.Hour+time.Duration(i)*18*time.Second), Exim: true, Sender: "noreply@fastnet-vpn.example", SASL: "fastnet",
+			Client: "203.0.113.80", Subject: "FastNet邮箱验证码", Rcpts: []Rcpt{{fmt.Sprintf("user%d@%s", i, freemail[i%len(freemail)]), Sent}}})
+	}
+	// webform_spam: a WordPress contact form abused to mail freemail users.
+	f = g.family(Family{Name: "abused contact form", Abuse: true, Rule: "webform_spam",
+		Wants: []Want{{"webform_spam", "sender", "wordpress@blog-site.example"}}})
+	for i := range 120 {
+		out := Sent
+		if i%3 == 0 {
+			out = SpamRejected
+		}
+		g.msg(f, Msg{At: at(1, 18*time.Hour+time.Duration(i)*20*time.Second), Sender: "wordpress@blog-site.example", Local: true, UID: 33,
+			Subject: "New message from your website", Rcpts: []Rcpt{{fmt.Sprintf("target%d@%s", i, freemail[i%3]), out}}})
+	}
+	// sms_gateway: mail to an email-to-SMS gateway.
+	f = g.family(Family{Name: "mail to SMS", Abuse: true, Rule: "sms_gateway",
+		Wants: []Want{{"sms_gateway", "recipient_domain", "txt.att.net"}, {"sms_gateway", "recipient", "5551234567@txt.att.net"}}})
+	for i := range 3 {
+		g.msg(f, Msg{At: at(0, 11*time.Hour+time.Duration(i)*time.Hour), Sender: "alerts@monitoring.example", SASL: "monitoring",
+			Client: "192.0.2.100", Subject: "Server down", Rcpts: []Rcpt{{"5551234567@txt.att.net", Sent}}})
+	}
+	// nonexistent_recipient: a departed employee's address, mailed by
+	// several customers, always unknown.
+	f = g.family(Family{Name: "departed employee", Abuse: true, Rule: "nonexistent_recipient",
+		Wants: []Want{{"nonexistent_recipient", "recipient", "old.employee@bigcorp.example"}}})
+	for i := range 6 {
+		s := []struct{ addr, sasl, ip string }{{"alice@law-office.example", "lawoffice", "198.51.100.33"},
+			{"orders@corner-shop.example", "cornershop", "192.0.2.21"}, {"team@agency.example", "agency", "192.0.2.70"}}[i%3]
+		g.msg(f, Msg{At: at(i/3, 9*time.Hour+time.Duration(i)*97*time.Minute), Exim: i%3 == 1, Sender: s.addr, SASL: s.sasl,
+			Client: s.ip, Subject: "Following up", Rcpts: []Rcpt{{"old.employee@bigcorp.example", UserUnknown}}})
+	}
+	// mailbox_full: a mailbox kept full for two days, from four senders.
+	f = g.family(Family{Name: "always-full mailbox", Abuse: true, Rule: "mailbox_full",
+		Wants: []Want{{"mailbox_full", "recipient", "full.box@isp5.example"}}})
+	for i := range 12 {
+		g.msg(f, Msg{At: at(0, 1*time.Hour+time.Duration(i)*4*time.Hour), Sender: fmt.Sprintf("sender%d@friends%d.example", i%4, i%4), SASL: fmt.Sprint("friend", i%4),
+			Client: "192.0.2.120", Subject: "Hello", Rcpts: []Rcpt{{"full.box@isp5.example", MailboxFull}}})
+	}
+	// unwanted: a recipient that blocks one sender and accepts others.
+	f = g.family(Family{Name: "unwanted sender", Abuse: true, Rule: "unwanted",
+		Wants: []Want{{"unwanted", "sender_recipient", "stalker@persistent.example=>ex@partner.example"}}})
+	for i := range 10 {
+		g.msg(f, Msg{At: at(0, 8*time.Hour+time.Duration(i)*90*time.Minute), Sender: "stalker@persistent.example", SASL: "persistent",
+			Client: "192.0.2.130", Subject: "Please answer", Rcpts: []Rcpt{{"ex@partner.example", RecipientBlock}}})
+		g.msg(f, Msg{At: at(0, 8*time.Hour+time.Duration(i)*90*time.Minute+time.Minute), Sender: "colleague@office.example", SASL: "office",
+			Client: "192.0.2.131", Subject: "Meeting notes", Rcpts: []Rcpt{{"ex@partner.example", Sent}}})
+	}
+	// junk_to_third_party: a cron job's 600 notifications a day into one
+	// Gmail inbox, all accepted.
+	f = g.family(Family{Name: "600 cron mails a day to Gmail", Abuse: true, Rule: "junk_to_third_party",
+		Wants: []Want{{"junk_to_third_party", "recipient", "myadmin@gmail.com"},
+			{"junk_to_third_party", "sender_recipient", "root@server9.example=>myadmin@gmail.com"}}})
+	for i := range 600 {
+		g.msg(f, Msg{At: at(0, time.Duration(i)*144*time.Second), Sender: "root@server9.example", Local: true,
+			Subject: "Cron <root@server9> /opt/check.sh", Rcpts: []Rcpt{{"myadmin@gmail.com", Sent}}})
+	}
+}
+
 // render writes both logs in time order.
 func (g *gen) render() *Traffic {
 	sort.SliceStable(g.msgs, func(i, j int) bool { return g.msgs[i].At.Before(g.msgs[j].At) })
@@ -370,7 +456,9 @@ func (g *gen) owners() []byte {
 		if m.SASL == "" || strings.Contains(m.SASL, "@") || m.SASL == "bob" {
 			continue
 		}
-		own[m.Sender[strings.LastIndexByte(m.Sender, '@')+1:]] = m.SASL
+		if d := m.Sender[strings.LastIndexByte(m.Sender, '@')+1:]; own[d] == "" {
+			own[d] = m.SASL
+		}
 	}
 	doms := make([]string, 0, len(own))
 	for d := range own {
