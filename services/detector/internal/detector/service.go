@@ -687,6 +687,8 @@ func classify(err error) string {
 		return ReasonVersion
 	case errors.Is(err, ErrFutureEvent):
 		return ReasonFuture
+	case errors.Is(err, ErrLateEvent):
+		return ReasonLate
 	case errors.Is(err, event.ErrDecode):
 		return ReasonDecode
 	}
