@@ -2,9 +2,9 @@ package detector
 
 import (
 	"fmt"
-	"slices"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"

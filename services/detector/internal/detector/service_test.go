@@ -556,7 +556,7 @@ func TestRunKafkaHostile(t *testing.T) {
 		recs = append(recs, &kgo.Record{Topic: cfg.Kafka.Topics.Events, Key: []byte("hostile"), Value: []byte(h)})
 	}
 	recs = append(recs, &kgo.Record{Topic: cfg.Kafka.Topics.Events, Key: []byte("hostile"), Value: []byte(hostileRecords[len(hostileRecords)-1])}) // a repeated id
-	for _, r := range clean[:10] { // redelivered (new records: a record is produced once)
+	for _, r := range clean[:10] {                                                                                                                 // redelivered (new records: a record is produced once)
 		recs = append(recs, &kgo.Record{Topic: r.Topic, Key: r.Key, Value: r.Value})
 	}
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
