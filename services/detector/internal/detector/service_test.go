@@ -555,8 +555,10 @@ func TestRunKafkaHostile(t *testing.T) {
 	for _, h := range hostileRecords {
 		recs = append(recs, &kgo.Record{Topic: cfg.Kafka.Topics.Events, Key: []byte("hostile"), Value: []byte(h)})
 	}
-	recs = append(recs, &kgo.Record{Topic: cfg.Kafka.Topics.Events, Key: []byte("hostile"), Value: []byte(hostileRecords[len(hostileRecords)-1])}) // a repeated id
-	for _, r := range clean[:10] {                                                                                                                 // redelivered (new records: a record is produced once)
+	// A repeated id, and ten clean records redelivered (new records: a
+	// record is produced once).
+	recs = append(recs, &kgo.Record{Topic: cfg.Kafka.Topics.Events, Key: []byte("hostile"), Value: []byte(hostileRecords[len(hostileRecords)-1])})
+	for _, r := range clean[:10] {
 		recs = append(recs, &kgo.Record{Topic: r.Topic, Key: r.Key, Value: r.Value})
 	}
 	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
