@@ -93,7 +93,7 @@ func newServiceMetrics(reg prometheus.Registerer, lag func() float64) *serviceMe
 		}),
 		commitErrors: f.NewCounter(prometheus.CounterOpts{
 			Name: "mxwarden_detector_commit_errors_total",
-			Help: "Offset commits that failed (the next commit covers their offsets).",
+			Help: "Transactions (outputs, changelog and offsets of one poll) that failed to commit; their records are processed again.",
 		}),
 		eventTimeLag: f.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "mxwarden_detector_event_time_lag_seconds",

@@ -379,6 +379,9 @@ func (s *Service) handle(ctx context.Context, sess *kgo.GroupTransactSession, rc
 		try = kgo.TryAbort
 	}
 	committed, err := sess.End(dctx, try)
+	if err != nil {
+		s.m.commitErrors.Inc()
+	}
 	if !committed {
 		// The state moved on with records that did not commit: forget it.
 		// The session rewound to the committed offsets, and each partition
