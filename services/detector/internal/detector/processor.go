@@ -68,7 +68,8 @@ type Processor struct {
 	watermark time.Time
 	persist   bool
 
-	restoredMeta []byte // see Restore
+	restoredMeta []byte      // see Restore
+	in           rules.Input // the input being processed
 }
 
 type ruleRun struct {
@@ -226,15 +227,19 @@ func (p *Processor) Process(ev *event.DeliveryEvent, out *Output) (bool, error) 
 	if p.seen != nil && p.seen.Seen(ev.ID, ev.TS) {
 		return false, nil
 	}
-	in := rules.Input{Event: ev}
-	p.input(&in, out)
+	// One Input reused: rules get a pointer to it, which would otherwise
+	// cost an allocation per event.
+	p.in = rules.Input{Event: ev}
+	p.input(&p.in, out)
+	p.in.Event = nil
 	return true, nil
 }
 
 // ProcessQueue runs a queue sample through the stage's rules.
 func (p *Processor) ProcessQueue(q *event.QueueSample, out *Output) {
-	in := rules.Input{Queue: q}
-	p.input(&in, out)
+	p.in = rules.Input{Queue: q}
+	p.input(&p.in, out)
+	p.in.Queue = nil
 }
 
 func (p *Processor) input(in *rules.Input, out *Output) {
