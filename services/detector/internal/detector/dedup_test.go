@@ -183,7 +183,8 @@ func TestProcessorDedup(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !process(t, p3, unknownEvent("x", at(0))) || !process(t, p3, unknownEvent("x", at(0))) {
+	first := process(t, p3, unknownEvent("x", at(0)))
+	if again := process(t, p3, unknownEvent("x", at(0))); !first || !again {
 		t.Fatal("deduplicating with max_ids 0")
 	}
 	if p3.Dedup() != (dedup.Stats{}) {

@@ -569,7 +569,7 @@ func restorePartition(ctx context.Context, adm *kadm.Client, base []kgo.Opt, top
 		lso, ok2 = stable.Lookup(topic, p)
 		eo, ok3 = ends.Lookup(topic, p)
 		if !ok1 || !ok2 || !ok3 || so.Err != nil || lso.Err != nil || eo.Err != nil {
-			return st, fmt.Errorf("list offsets of %s/%d: %v %v %v", topic, p, so.Err, lso.Err, eo.Err)
+			return st, fmt.Errorf("list offsets of %s/%d: %w", topic, p, errors.Join(so.Err, lso.Err, eo.Err))
 		}
 		if lso.Offset >= eo.Offset {
 			break
