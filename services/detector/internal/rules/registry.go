@@ -16,6 +16,7 @@ import (
 // is adding one line here (see doc.go).
 type Config struct {
 	InvalidRecipients InvalidRecipientsConfig `koanf:"invalid_recipients"`
+	InvalidSender     InvalidSenderConfig     `koanf:"invalid_sender"`
 }
 
 // Section is a rule's configuration section: the type of its field in
