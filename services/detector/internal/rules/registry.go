@@ -17,6 +17,7 @@ import (
 type Config struct {
 	InvalidRecipients InvalidRecipientsConfig `koanf:"invalid_recipients"`
 	InvalidSender     InvalidSenderConfig     `koanf:"invalid_sender"`
+	CronFlood         CronFloodConfig         `koanf:"cron_flood"`
 }
 
 // Section is a rule's configuration section: the type of its field in
