@@ -1,6 +1,10 @@
 package rules
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/mxwarden/mxwarden/pkg/event"
+)
 
 func TestSenderFault(t *testing.T) {
 	for addr, want := range map[string]int{
@@ -28,4 +32,8 @@ func TestSenderFault(t *testing.T) {
 			t.Errorf("senderFault(%q) = %d, want %d", addr, got, want)
 		}
 	}
+}
+
+func ev(subject string) *event.DeliveryEvent {
+	return &event.DeliveryEvent{Sender: "a@b.example", Recipient: "c@d.example", Status: event.StatusSent, Subject: subject}
 }

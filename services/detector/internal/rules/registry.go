@@ -18,6 +18,7 @@ type Config struct {
 	InvalidRecipients InvalidRecipientsConfig `koanf:"invalid_recipients"`
 	InvalidSender     InvalidSenderConfig     `koanf:"invalid_sender"`
 	CronFlood         CronFloodConfig         `koanf:"cron_flood"`
+	BannedSoftware    BannedSoftwareConfig    `koanf:"banned_software"`
 }
 
 // Section is a rule's configuration section: the type of its field in
