@@ -19,6 +19,7 @@ type Config struct {
 	InvalidSender     InvalidSenderConfig     `koanf:"invalid_sender"`
 	CronFlood         CronFloodConfig         `koanf:"cron_flood"`
 	BannedSoftware    BannedSoftwareConfig    `koanf:"banned_software"`
+	WebformSpam       WebformSpamConfig       `koanf:"webform_spam"`
 }
 
 // Section is a rule's configuration section: the type of its field in
