@@ -20,6 +20,7 @@ type Config struct {
 	CronFlood         CronFloodConfig         `koanf:"cron_flood"`
 	BannedSoftware    BannedSoftwareConfig    `koanf:"banned_software"`
 	WebformSpam       WebformSpamConfig       `koanf:"webform_spam"`
+	BulkMarketing     BulkMarketingConfig     `koanf:"bulk_marketing"`
 }
 
 // Section is a rule's configuration section: the type of its field in
