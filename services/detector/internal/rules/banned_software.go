@@ -231,7 +231,7 @@ func (r *bannedSoftware) Update(in *Input, rec state.Record) {
 		return
 	}
 	rec.AddDistinct(r.rcpts, state.Hash(strings.ToLower(in.Event.Recipient)))
-	rec.AddDistinct(r.which, uint64(r.matched)+1)
+	rec.AddDistinct(r.which, smallValue(uint64(r.matched)))
 	rec.MarkFirst(r.first, in.Event.ID)
 }
 

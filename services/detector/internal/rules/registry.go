@@ -21,6 +21,7 @@ type Config struct {
 	BannedSoftware    BannedSoftwareConfig    `koanf:"banned_software"`
 	WebformSpam       WebformSpamConfig       `koanf:"webform_spam"`
 	BulkMarketing     BulkMarketingConfig     `koanf:"bulk_marketing"`
+	AutomatedMail     AutomatedMailConfig     `koanf:"automated_mail"`
 }
 
 // Section is a rule's configuration section: the type of its field in
