@@ -197,6 +197,7 @@ func TestProcessorDedup(t *testing.T) {
 func TestProcessorDedupBounds(t *testing.T) {
 	cfg := Default()
 	cfg.Dedup.MaxIDs = 10 // under 16: the Set forgets one id at a time
+	onlyRules(t, &cfg, "invalid_recipients")
 	cfg.Rules.InvalidRecipients.Window = 2 * time.Hour
 	p, err := NewProcessor(cfg, rules.StageSender, Options{Now: fixedNow})
 	if err != nil {

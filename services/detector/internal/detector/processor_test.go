@@ -70,7 +70,7 @@ func probeEvent(i int, sender, rcpt, sasl string) *event.DeliveryEvent {
 
 func TestProcessorAllowlistDeferAwait(t *testing.T) {
 	cfg := Default()
-	cfg.Rules.InvalidRecipients.On = false
+	onlyRules(t, &cfg)
 	cfg.Allowlist = []string{"sender_domain:trusted.example", "account:vip"}
 	var started startLog
 	p, err := NewProcessor(cfg, rules.StageSender, Options{Now: fixedNow, Resolver: &started, extra: []rules.Section{
@@ -124,6 +124,7 @@ func TestProcessorAllowlistDeferAwait(t *testing.T) {
 
 func TestProcessorShadowAndKinds(t *testing.T) {
 	cfg := Default()
+	onlyRules(t, &cfg, "invalid_recipients")
 	cfg.Rules.InvalidRecipients.Shadow = true
 	cfg.Rules.InvalidRecipients.MinUnknown, cfg.Rules.InvalidRecipients.MinAttempts = 2, 2
 	p, err := NewProcessor(cfg, rules.StageSender, Options{Now: fixedNow})
