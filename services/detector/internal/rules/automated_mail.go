@@ -24,7 +24,7 @@ const CodeAutomatedMail = "automated_mail"
 // Only mail with a mark of automation is looked at: an Auto-Submitted
 // (other than "no") or X-Cron-Env header where the MTA logs headers
 // (cronie writes both, research/thresholds.md §4), a monitoring or alert
-// subject, a cron subject, or local submission on the host. Defaults
+// subject, or a cron subject. Defaults
 // (§7, "junk to 3rd party"; the seed's "600 cron job notifications ...
 // every day"): >= 100 messages of one subject fingerprint in 24 h, to at
 // most 5 distinct recipients, sent in at least 18 distinct hours of the
@@ -96,9 +96,6 @@ func (c AutomatedMailConfig) Build(env Env) (Rule, error) {
 		r.alerts = append(r.alerts, strings.ToLower(strings.TrimSpace(s)))
 	}
 	var err error
-	if r.counts, err = l.Counters(c.Window, amCounters); err != nil {
-		return nil, err
-	}
 	if r.rcpts, err = l.Distinct(c.Window); err != nil {
 		return nil, err
 	}
@@ -120,27 +117,18 @@ func (c AutomatedMailConfig) Build(env Env) (Rule, error) {
 	return r, nil
 }
 
-// Counters of the rule's block.
-const (
-	amMarked        = iota // marked messages (recipient attempts with a final outcome)
-	amAutoSubmitted        // with Auto-Submitted: auto-generated (or another value but "no")
-	amCronEnv              // with X-Cron-Env
-	amAlertSubject         // with a monitoring, alert or cron subject
-	amLocal                // submitted on the host
-	amCounters
-)
+type autoMarks struct{ autoSubmitted, cronEnv, alert bool }
 
-type autoMarks struct{ autoSubmitted, cronEnv, alert, local bool }
+func (m autoMarks) any() bool { return m.autoSubmitted || m.cronEnv || m.alert }
 
-func (m autoMarks) any() bool { return m.autoSubmitted || m.cronEnv || m.alert || m.local }
-
-// automatedMail: per envelope sender, over the window, its marked
-// messages, their distinct recipients, the distinct hours of the day they
-// were sent in and their commonest subject fingerprints.
+// automatedMail: per envelope sender, over the window, the distinct
+// recipients of its marked messages, the distinct hours of the day they
+// were sent in and their commonest subject fingerprints (a fingerprint's
+// count restarts when it was unseen for a whole window). No counters:
+// only senders of marked mail cost state.
 type automatedMail struct {
 	cfg       AutomatedMailConfig
 	alerts    []string
-	counts    state.Counters
 	rcpts     state.Distinct
 	hours     state.Distinct
 	fps       state.Fingerprints
@@ -148,7 +136,6 @@ type automatedMail struct {
 	msgFormat string
 	cur       autoMarks
 	top       uint32
-	sums      [amCounters]uint64
 }
 
 func (r *automatedMail) Info() Info {
@@ -177,7 +164,6 @@ func (r *automatedMail) marks(ev *event.DeliveryEvent) autoMarks {
 			}
 		}
 	}
-	m.local = localSubmission(ev)
 	return m
 }
 
@@ -197,14 +183,6 @@ func (r *automatedMail) Filter(in *Input) bool {
 
 func (r *automatedMail) Update(in *Input, rec state.Record) {
 	ev := in.Event
-	if !rec.Add(r.counts, amMarked, 1) {
-		return
-	}
-	for i, on := range [...]bool{amAutoSubmitted: r.cur.autoSubmitted, amCronEnv: r.cur.cronEnv, amAlertSubject: r.cur.alert, amLocal: r.cur.local} {
-		if on {
-			rec.Add(r.counts, i, 1)
-		}
-	}
 	rec.AddDistinct(r.rcpts, state.Hash(strings.ToLower(ev.Recipient)))
 	rec.AddDistinct(r.hours, smallValue(uint64(ev.TS.UTC().Hour())))
 	r.top = rec.AddFingerprint(r.fps, state.Fingerprint(ev.Subject))
@@ -220,18 +198,15 @@ func (r *automatedMail) Threshold(_ *Input, rec state.Record) (Crossing, bool) {
 	if rcpts > uint64(r.cfg.MaxRecipients) || hours < uint64(r.cfg.MinHours) {
 		return Crossing{}, false
 	}
-	rec.Sums(r.counts, r.sums[:])
 	return Crossing{
 		Message: fmt.Sprintf(r.msgFormat, r.top, rcpts),
 		Evidence: map[string]float64{
 			"fingerprint_messages": float64(r.top),
-			"marked_messages":      float64(r.sums[amMarked]),
 			"recipients":           float64(rcpts),
 			"hours":                float64(hours),
-			"auto_submitted":       float64(r.sums[amAutoSubmitted]),
-			"x_cron_env":           float64(r.sums[amCronEnv]),
-			"alert_subject":        float64(r.sums[amAlertSubject]),
-			"local_submission":     float64(r.sums[amLocal]),
+			"auto_submitted":       b01(r.cur.autoSubmitted),
+			"x_cron_env":           b01(r.cur.cronEnv),
+			"alert_subject":        b01(r.cur.alert),
 			"min_messages":         float64(r.cfg.MinMessages),
 			"max_recipients":       float64(r.cfg.MaxRecipients),
 			"min_hours":            float64(r.cfg.MinHours),

@@ -154,7 +154,9 @@ func (c BannedSoftwareConfig) Build(env Env) (Rule, error) {
 	}
 	l := env.Layout(event.KindSender)
 	r := &bannedSoftware{cfg: c, sigs: sigs}
-	if r.counts, err = l.Counters(c.Window, 1); err != nil {
+	// A one-entry fingerprint slot as the message count: allocated only
+	// for senders that matched (counters would cost every sender).
+	if r.count, err = l.Fingerprints(c.Window, 1); err != nil {
 		return nil, err
 	}
 	if r.rcpts, err = l.Distinct(c.Window); err != nil {
@@ -178,18 +180,19 @@ func (c BannedSoftwareConfig) Build(env Env) (Rule, error) {
 // bannedSoftware counts, per envelope sender, the messages whose subject
 // matches a signature (one event per recipient attempt: sent, bounced,
 // rejected or deferred alike — what the software tried to send), their
-// distinct recipients and the distinct signatures matched.
+// distinct recipients and the distinct signatures matched. The count
+// restarts when no matching message came for a whole window.
 type bannedSoftware struct {
 	cfg       BannedSoftwareConfig
 	sigs      []signature
-	counts    state.Counters
+	count     state.Fingerprints
 	rcpts     state.Distinct
 	which     state.Distinct
 	first     state.Mark
 	msgFormat string
 	matched   int // signature index of the input Filter accepted
 	dec       mime.WordDecoder
-	sums      [1]uint64
+	n         uint32
 }
 
 func (r *bannedSoftware) Info() Info {
@@ -227,17 +230,14 @@ func (r *bannedSoftware) Filter(in *Input) bool {
 }
 
 func (r *bannedSoftware) Update(in *Input, rec state.Record) {
-	if !rec.Add(r.counts, 0, 1) {
-		return
-	}
+	r.n = rec.AddFingerprint(r.count, 1)
 	rec.AddDistinct(r.rcpts, state.Hash(strings.ToLower(in.Event.Recipient)))
 	rec.AddDistinct(r.which, smallValue(uint64(r.matched)))
 	rec.MarkFirst(r.first, in.Event.ID)
 }
 
 func (r *bannedSoftware) Threshold(_ *Input, rec state.Record) (Crossing, bool) {
-	rec.Sums(r.counts, r.sums[:])
-	n := r.sums[0]
+	n := uint64(r.n)
 	if n < uint64(r.cfg.MinMessages) {
 		return Crossing{}, false
 	}

@@ -87,9 +87,6 @@ func (c BulkMarketingConfig) Build(env Env) (Rule, error) {
 		r.mailers = append(r.mailers, strings.ToLower(strings.TrimSpace(m)))
 	}
 	var err error
-	if r.counts, err = l.Counters(c.Window, bmCounters); err != nil {
-		return nil, err
-	}
 	if r.rcpts, err = l.Distinct(c.Window); err != nil {
 		return nil, err
 	}
@@ -107,15 +104,6 @@ func (c BulkMarketingConfig) Build(env Env) (Rule, error) {
 	}
 	return r, nil
 }
-
-// Counters of the rule's block.
-const (
-	bmMarked   = iota // bulk-marked messages (recipient attempts)
-	bmOneClick        // with List-Unsubscribe-Post: List-Unsubscribe=One-Click
-	bmPrecBulk        // with Precedence: bulk and List-Unsubscribe
-	bmMailer          // with a mass mailer's X-Mailer
-	bmCounters
-)
 
 // Bulk markers found in an event's headers.
 type bulkMarks struct{ oneClick, precBulk, mailer bool }
@@ -156,19 +144,18 @@ func (r *bulkMarketing) marks(ev *event.DeliveryEvent) bulkMarks {
 	return m
 }
 
-// bulkMarketing: per envelope sender, over the window, the bulk-marked
-// messages, their distinct recipients and their commonest subject
-// fingerprints.
+// bulkMarketing: per envelope sender, over the window, the distinct
+// recipients of its bulk-marked messages and their commonest subject
+// fingerprints (a fingerprint's count restarts when it was unseen for a
+// whole window). No counters: only senders of marked mail cost state.
 type bulkMarketing struct {
 	cfg       BulkMarketingConfig
 	mailers   []string
-	counts    state.Counters
 	rcpts     state.Distinct
 	fps       state.Fingerprints
 	first     state.Mark
 	msgFormat string
 	cur       bulkMarks
-	sums      [bmCounters]uint64
 }
 
 func (r *bulkMarketing) Info() Info {
@@ -189,33 +176,16 @@ func (r *bulkMarketing) Filter(in *Input) bool {
 
 func (r *bulkMarketing) Update(in *Input, rec state.Record) {
 	ev := in.Event
-	if !rec.Add(r.counts, bmMarked, 0) { // older than the window
-		return
-	}
-	if r.cur.any() {
-		rec.Add(r.counts, bmMarked, 1)
-		if r.cur.oneClick {
-			rec.Add(r.counts, bmOneClick, 1)
-		}
-		if r.cur.precBulk {
-			rec.Add(r.counts, bmPrecBulk, 1)
-		}
-		if r.cur.mailer {
-			rec.Add(r.counts, bmMailer, 1)
-		}
-	}
 	rec.AddDistinct(r.rcpts, state.Hash(strings.ToLower(ev.Recipient)))
 	rec.AddFingerprint(r.fps, state.Fingerprint(ev.Subject))
 	rec.MarkFirst(r.first, ev.ID)
 }
 
 func (r *bulkMarketing) Threshold(_ *Input, rec state.Record) (Crossing, bool) {
-	rec.Sums(r.counts, r.sums[:])
-	marked := r.sums[bmMarked]
 	_, top := rec.TopFingerprint(r.fps)
 	rcpts := rec.Distinct(r.rcpts)
 	need := uint64(r.cfg.MinRecipients)
-	byMarks := marked >= need && uint64(top) >= need && rcpts >= need
+	byMarks := r.cur.any() && uint64(top) >= need && rcpts >= need
 	fpOnly := r.cfg.FingerprintOnlyRecipients > 0 && uint64(top) >= uint64(r.cfg.FingerprintOnlyRecipients) &&
 		rcpts >= uint64(r.cfg.FingerprintOnlyRecipients)
 	if !byMarks && !fpOnly {
@@ -226,14 +196,21 @@ func (r *bulkMarketing) Threshold(_ *Input, rec state.Record) (Crossing, bool) {
 		Evidence: map[string]float64{
 			"recipients":                  float64(rcpts),
 			"top_fingerprint_messages":    float64(top),
-			"bulk_marked":                 float64(marked),
-			"one_click_unsubscribe":       float64(r.sums[bmOneClick]),
-			"precedence_bulk_unsubscribe": float64(r.sums[bmPrecBulk]),
-			"bulk_mailer":                 float64(r.sums[bmMailer]),
+			"one_click_unsubscribe":       b01(r.cur.oneClick),
+			"precedence_bulk_unsubscribe": b01(r.cur.precBulk),
+			"bulk_mailer":                 b01(r.cur.mailer),
 			"min_recipients":              float64(r.cfg.MinRecipients),
 			"fingerprint_only_recipients": float64(r.cfg.FingerprintOnlyRecipients),
 			"window_seconds":              r.cfg.Window.Seconds(),
 		},
 		FirstEventID: rec.First(r.first),
 	}, true
+}
+
+// b01 is a flag as evidence: 1 or 0.
+func b01(ok bool) float64 {
+	if ok {
+		return 1
+	}
+	return 0
 }

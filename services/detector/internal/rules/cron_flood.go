@@ -18,12 +18,14 @@ const CodeCronFlood = "cron_flood"
 // CronFloodConfig configures cron_flood: "You send an email for every
 // cron job that executes every minute" (the policy page). One sender
 // repeating one subject at regular intervals to the same few recipients,
-// marked as cron mail (a cronie/Vixie "Cron <user@host> command" subject,
-// or submitted on the host itself, or from an invalid sender).
+// marked as cron mail: a cronie/Vixie "Cron <user@host> command" subject,
+// cron's X-Cron-Env header where logged, or (local_submission) mail
+// submitted on the host itself.
 //
 // Defaults (research/thresholds.md §4 and §7): a per-minute job sends 60
 // messages an hour; §7 recommends >= 30 messages of one sender and subject
-// with regular spacing in 1 h. Regular means a coefficient of variation
+// with regular spacing in 1 h: here >= 30 in a row, none more than the
+// window apart, at a mean rate of at least 30 per window. Regular means a coefficient of variation
 // of the gaps of at most 0.5: a clock-driven job's gaps vary by a few
 // seconds (CV near 0), people and web traffic arrive at random (CV near
 // 1). Cron mail goes to the job's MAILTO, so at most 5 distinct
@@ -37,7 +39,8 @@ type CronFloodConfig struct {
 	// Window is the span counted; a multiple of state.bucket_width. Default 1h.
 	Window time.Duration `koanf:"window"`
 	// MinMessages is the fewest messages with one sender and subject
-	// fingerprint in the window. Default 30.
+	// fingerprint in a row (no gap longer than the window), at a mean rate
+	// of at least MinMessages per window. Default 30.
 	MinMessages int `koanf:"min_messages"`
 	// MaxCV is the largest coefficient of variation (stddev / mean) of the
 	// gaps between those messages that still counts as regular. Default 0.5.
@@ -45,6 +48,11 @@ type CronFloodConfig struct {
 	// MaxRecipients is the most distinct recipients those messages may
 	// have in the window. Default 5.
 	MaxRecipients int `koanf:"max_recipients"`
+	// LocalSubmission also counts mail submitted on the host itself
+	// without a login (sendmail, pickup: Postfix "from local", Exim
+	// P=local) as cron-marked, for MTAs that log no subjects. It costs
+	// state for every sender of locally submitted mail. Default false.
+	LocalSubmission bool `koanf:"local_submission"`
 }
 
 // Default implements Section.
@@ -77,9 +85,6 @@ func (c CronFloodConfig) Build(env Env) (Rule, error) {
 	l := env.Layout(event.KindSender)
 	r := &cronFlood{cfg: c}
 	var err error
-	if r.counts, err = l.Counters(c.Window, cfCounters); err != nil {
-		return nil, err
-	}
 	if r.rcpts, err = l.Distinct(c.Window); err != nil {
 		return nil, err
 	}
@@ -98,27 +103,21 @@ func (c CronFloodConfig) Build(env Env) (Rule, error) {
 	return r, nil
 }
 
-// Counters of the rule's block.
-const (
-	cfMessages = iota
-	cfCronSubject
-	cfCounters
-)
-
 // cronFlood keeps its state per sender and subject fingerprint (the key
-// "sender fingerprint" in the sender table): the regularity of one job's
-// mail, not of everything the sender sends. Only events with a cron mark
-// and a final outcome are looked at (a deferral is a retry of a message
-// already counted, and would break the spacing); the verdict is about the
-// sender.
+// "sender fingerprint" in the sender table; the sender's own record when
+// no subject is logged): the regularity of one job's mail, not of
+// everything the sender sends. Only events with a cron mark and a final
+// outcome are looked at (a deferral is a retry of a message already
+// counted, and would break the spacing); the verdict is about the sender.
+// It declares no counters (they would cost every tracked sender): the run
+// of messages is the regularity slot's, which restarts after a gap longer
+// than the window.
 type cronFlood struct {
 	cfg       CronFloodConfig
-	counts    state.Counters
 	rcpts     state.Distinct
 	gaps      state.Regularity
 	first     state.Mark
 	msgFormat string
-	sums      [cfCounters]uint64
 	last      state.Gaps
 	key       []byte
 }
@@ -150,11 +149,27 @@ func (r *cronFlood) Filter(in *Input) bool {
 	default:
 		return false
 	}
-	return cronSubject(ev.Subject) || localSubmission(ev) || senderFault(ev.Sender, defaultReservedTLDs) != faultNone
+	// An invalid sender is no mark here: invalid_sender bans it on its
+	// first message (and checking it twice per event costs).
+	return cronSubject(ev.Subject) || cronHeader(ev) || (r.cfg.LocalSubmission && localSubmission(ev))
 }
 
-// Key implements Keyer: the sender and the subject's fingerprint.
+// cronHeader reports whether cron's X-Cron-Env header was logged.
+func cronHeader(ev *event.DeliveryEvent) bool {
+	for _, h := range ev.Headers {
+		if n, _ := headerValue(h); strings.EqualFold(n, "X-Cron-Env") {
+			return true
+		}
+	}
+	return false
+}
+
+// Key implements Keyer: the sender and the subject's fingerprint, or the
+// sender alone (its own record) when no subject is logged.
 func (r *cronFlood) Key(in *Input) string {
+	if in.Event.Subject == "" {
+		return strings.ToLower(in.Event.Sender)
+	}
 	r.key = append(r.key[:0], strings.ToLower(in.Event.Sender)...)
 	r.key = append(r.key, ' ')
 	r.key = strconv.AppendUint(r.key, state.Fingerprint(in.Event.Subject), 16)
@@ -163,22 +178,17 @@ func (r *cronFlood) Key(in *Input) string {
 
 func (r *cronFlood) Update(in *Input, rec state.Record) {
 	ev := in.Event
-	if !rec.Add(r.counts, cfMessages, 1) {
-		return
-	}
-	if cronSubject(ev.Subject) {
-		rec.Add(r.counts, cfCronSubject, 1)
-	}
 	rec.AddDistinct(r.rcpts, state.Hash(strings.ToLower(ev.Recipient)))
 	rec.MarkFirst(r.first, ev.ID)
 	r.last = rec.Arrive(r.gaps)
 }
 
 func (r *cronFlood) Threshold(in *Input, rec state.Record) (Crossing, bool) {
-	rec.Sums(r.counts, r.sums[:])
-	n := r.sums[cfMessages]
 	g := r.last
-	if n < uint64(r.cfg.MinMessages) || g.N < r.cfg.MinMessages-1 || g.CV > r.cfg.MaxCV {
+	n := uint64(g.N) + 1 // messages in the run
+	// At least MinMessages in a row, as often as MinMessages per window.
+	if n < uint64(r.cfg.MinMessages) || g.CV > r.cfg.MaxCV ||
+		g.Mean*float64(r.cfg.MinMessages) > r.cfg.Window.Seconds() {
 		return Crossing{}, false
 	}
 	rcpts := rec.Distinct(r.rcpts)
@@ -197,7 +207,8 @@ func (r *cronFlood) Threshold(in *Input, rec state.Record) (Crossing, bool) {
 		Message: r.message(n, g.Mean),
 		Evidence: map[string]float64{
 			"messages":         float64(n),
-			"cron_subject":     float64(r.sums[cfCronSubject]),
+			"cron_subject":     b(cronSubject(ev.Subject)),
+			"x_cron_env":       b(cronHeader(ev)),
 			"recipients":       float64(rcpts),
 			"gaps":             float64(g.N),
 			"mean_gap_seconds": math.Round(g.Mean*10) / 10,

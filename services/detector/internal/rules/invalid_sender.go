@@ -114,20 +114,20 @@ func senderFault(addr string, tlds []string) int {
 	if at == 0 {
 		return faultNoLocal
 	}
-	d := strings.ToLower(strings.TrimSuffix(addr[at+1:], "."))
+	d := strings.TrimSuffix(addr[at+1:], ".")
 	switch {
 	case d == "":
 		return faultUnqualified
-	case strings.HasPrefix(d, "["):
+	case d[0] == '[':
 		return faultNone
-	case !strings.Contains(d, "."):
+	case strings.IndexByte(d, '.') < 0:
 		return faultNoDot
 	}
 	if badDomainSyntax(d) != "" {
 		return faultSyntax
 	}
 	for _, t := range tlds {
-		if d == t || strings.HasSuffix(d, "."+t) {
+		if n := len(d) - len(t); n >= 0 && strings.EqualFold(d[n:], t) && (n == 0 || d[n-1] == '.') {
 			return faultReserved
 		}
 	}
@@ -136,31 +136,36 @@ func senderFault(addr string, tlds []string) int {
 
 // badDomainSyntax says what is wrong with a domain name's syntax ("" when
 // nothing): empty or over-long labels, a label starting or ending with a
-// hyphen, characters no host name holds, an all-numeric last label.
+// hyphen, characters no host name holds, an all-numeric last label. It
+// runs on every event: one pass, no allocation.
 func badDomainSyntax(d string) string {
 	if len(d) > 253 {
 		return "longer than 253 bytes"
 	}
-	labels := strings.Split(d, ".")
-	for _, l := range labels {
-		if l == "" || len(l) > 63 {
-			return "empty or over-long label"
-		}
-		if l[0] == '-' || l[len(l)-1] == '-' {
-			return "label starts or ends with a hyphen"
-		}
-		for i := 0; i < len(l); i++ {
-			c := l[i]
-			if c >= 0x80 {
-				continue // SMTPUTF8 (an IDN in UTF-8)
+	start, numeric := 0, true
+	for i := 0; i <= len(d); i++ {
+		if i == len(d) || d[i] == '.' {
+			l := d[start:i]
+			if l == "" || len(l) > 63 {
+				return "empty or over-long label"
 			}
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-				return "character outside a host name"
+			if l[0] == '-' || l[len(l)-1] == '-' {
+				return "label starts or ends with a hyphen"
 			}
+			if i == len(d) && numeric {
+				return "numeric top-level label"
+			}
+			start, numeric = i+1, true
+			continue
 		}
-	}
-	if last := labels[len(labels)-1]; strings.Trim(last, "0123456789") == "" {
-		return "numeric top-level label"
+		c := d[i]
+		switch {
+		case c >= '0' && c <= '9':
+		case c >= 0x80, c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '-', c == '_':
+			numeric = false // (0x80 and up: SMTPUTF8, an IDN in UTF-8)
+		default:
+			return "character outside a host name"
+		}
 	}
 	return ""
 }

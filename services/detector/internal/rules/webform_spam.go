@@ -57,8 +57,9 @@ type WebformSpamConfig struct {
 	Window time.Duration `koanf:"window"`
 	// MinRecipients is the fewest distinct free-mail recipients in the window. Default 20.
 	MinRecipients int `koanf:"min_recipients"`
-	// MinRejections is the fewest refusals as spam (spam_content) or for
-	// rate (rate_limited) from free-mail providers, bounced or deferred. Default 5.
+	// MinRejections is the fewest distinct recipients refused as spam
+	// (spam_content) or for rate (rate_limited) by free-mail providers,
+	// bounced or deferred. Default 5.
 	MinRejections int `koanf:"min_rejections"`
 	// RejectionRatio is the share of refusals per distinct free-mail
 	// recipient at or above which the rule fires, in (0, 1]. Default 0.05.
@@ -126,7 +127,7 @@ func (c WebformSpamConfig) Build(env Env) (Rule, error) {
 		}
 	}
 	var err error
-	if r.counts, err = l.Counters(c.Window, wfCounters); err != nil {
+	if r.refused, err = l.Distinct(c.Window); err != nil {
 		return nil, err
 	}
 	if r.rcpts, err = l.Distinct(c.Window); err != nil {
@@ -144,25 +145,19 @@ func (c WebformSpamConfig) Build(env Env) (Rule, error) {
 	return r, nil
 }
 
-// Counters of the rule's block.
-const (
-	wfAttempts   = iota // attempts to free-mail recipients (every status)
-	wfRejections        // of which refused as spam or rate-limited
-	wfCounters
-)
-
 // webformSpam: per envelope sender, over the window, the distinct
-// free-mail recipients of a form sender's mail and the providers'
-// refusals of it as spam or for rate.
+// free-mail recipients of a form sender's mail and, distinct too, those
+// the providers refused as spam or for rate (a deferral retried is one
+// refusal). Distinct slots only: nothing is allocated for senders that
+// never mail free-mail recipients as a form.
 type webformSpam struct {
 	cfg         WebformSpamConfig
 	free, extra map[string]struct{}
 	forms       map[string]struct{}
-	counts      state.Counters
+	refused     state.Distinct
 	rcpts       state.Distinct
 	first       state.Mark
 	msgFormat   string
-	sums        [wfCounters]uint64
 }
 
 func (r *webformSpam) Info() Info {
@@ -199,7 +194,7 @@ func (r *webformSpam) Filter(in *Input) bool {
 	if ev == nil || ev.Sender == "" || ev.Recipient == "" || ev.Status == event.StatusAuthFailed {
 		return false
 	}
-	return r.freemail(ev.Recipient) && r.formSender(ev)
+	return r.formSender(ev) && r.freemail(ev.Recipient)
 }
 
 // refused reports whether the provider refused ev as spam or for rate.
@@ -212,19 +207,16 @@ func refused(ev *event.DeliveryEvent) bool {
 
 func (r *webformSpam) Update(in *Input, rec state.Record) {
 	ev := in.Event
-	if !rec.Add(r.counts, wfAttempts, 1) {
-		return
-	}
-	rec.AddDistinct(r.rcpts, state.Hash(strings.ToLower(ev.Recipient)))
+	h := state.Hash(strings.ToLower(ev.Recipient))
+	rec.AddDistinct(r.rcpts, h)
 	if refused(ev) {
-		rec.Add(r.counts, wfRejections, 1)
+		rec.AddDistinct(r.refused, h)
 	}
 	rec.MarkFirst(r.first, ev.ID)
 }
 
 func (r *webformSpam) Threshold(in *Input, rec state.Record) (Crossing, bool) {
-	rec.Sums(r.counts, r.sums[:])
-	rej := r.sums[wfRejections]
+	rej := rec.Distinct(r.refused)
 	if rej < uint64(r.cfg.MinRejections) {
 		return Crossing{}, false
 	}
@@ -240,7 +232,6 @@ func (r *webformSpam) Threshold(in *Input, rec state.Record) (Crossing, bool) {
 		Message: fmt.Sprintf(r.msgFormat, rcpts, rej),
 		Evidence: map[string]float64{
 			"freemail_recipients":       float64(rcpts),
-			"attempts":                  float64(r.sums[wfAttempts]),
 			"rejections":                float64(rej),
 			"rejection_ratio":           math.Round(float64(rej)/float64(rcpts)*1e4) / 1e4,
 			"local_submission":          local,
