@@ -202,9 +202,10 @@ func (r *bannedSoftware) Info() Info {
 	}
 }
 
-// decodeSubject undoes RFC 2047 encoded words (Postfix header_checks logs
-// the raw header, "=?UTF-8?B?...?="; Exim's T= is decoded already and
-// ingest decodes its octal escapes) and trims white space.
+// decodeSubject undoes RFC 2047 encoded words and trims white space.
+// Postfix header_checks logs the raw header ("=?UTF-8?B?...?="), which
+// ingest decodes already (and Exim's octal escapes); this covers events
+// from other producers.
 func (r *bannedSoftware) decodeSubject(s string) string {
 	if strings.Contains(s, "=?") {
 		if d, err := r.dec.DecodeHeader(s); err == nil {
