@@ -41,3 +41,12 @@ for i in range(500):
     t += rnd.expovariate(500 / 600)
     s.add(int(t), "noreply@shop.example", f"user{i}@isp{i % 17}.example", client_ip="", subject=f"Reset your password ({300000 + i})")
 s.write(case("cron_incident_and_reset_burst"))
+
+# A help desk's ticket notifications, Auto-Submitted: auto-generated, one
+# templated subject around the clock, but to 300 different customers:
+# mail people read. Nothing is flagged.
+s = Stream()
+for i in range(600):
+    s.add(i * 144, "support@helpdesk.example", f"client{i % 300}@isp{i % 23}.example", sasl="helpdesk",
+          subject=f"[Ticket #{40000 + i}] has been updated", headers=["Auto-Submitted: auto-generated"])
+s.write(case("helpdesk_notifications"))

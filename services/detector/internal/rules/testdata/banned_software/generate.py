@@ -59,3 +59,16 @@ for i in range(12):
     s.add(i * 3000, "admin@xpanel.example", f"member{i}@isp{i % 4}.example", sasl="xpanel",
           subject="XPanel订阅链接已重置")
 s.write(case("config_signature"))
+
+# A busy hosting company over a day: 600 invoices and support replies,
+# and among them its own expiry reminders "The service in Acme Cloud is
+# about to expire" (a real phrase match) to 6 customers, 8 messages with
+# the reminders' re-sends: under min_messages 10. Nothing fires.
+s = Stream()
+for i in range(600):
+    s.add(i * 140, "billing@acme-cloud.example", f"customer{i % 220}@corp{i % 31}.example", sasl="acmecloud",
+          subject=f"Invoice {20260000 + i}" if i % 2 else f"Re: [Ticket #{9000 + i}] question")
+for i in range(8):
+    s.add(5000 + i * 9000, "billing@acme-cloud.example", f"customer{i % 6}@corp{i % 6}.example", sasl="acmecloud",
+          subject="The service in Acme Cloud is about to expire")
+s.write(case("hosting_company_own_reminders"))
