@@ -33,8 +33,21 @@ done
 proc_rate=$(awk -v n="$daylog_lines" -v t="$best_wall" 'BEGIN { printf "%.0f", n / t }')
 proc_cpu_rate=$(awk -v n="$daylog_lines" -v t="$best_cpu" 'BEGIN { printf "%.0f", n / (t > 0 ? t : 0.001) }')
 echo "BenchmarkIngestParseProcess $daylog_lines lines $best_wall s-wall $best_cpu s-cpu $proc_rate lines/s $proc_cpu_rate lines/cpu-s" | tee -a "$out" >&2
-go test -run '^$' -bench 'BenchmarkRules$' -benchtime "$BENCHTIME" -cpu 1 ./services/detector/internal/detector/ | tee -a "$out" >&2
-go test -run '^$' -bench 'BenchmarkRulesIdleMemory' -benchtime 1x -cpu 1 ./services/detector/internal/detector/ | tee -a "$out" >&2
+go test -run '^$' -bench 'BenchmarkRules$|BenchmarkRulesDecode$' -benchtime "$BENCHTIME" -cpu 1 ./services/detector/internal/detector/ | tee -a "$out" >&2
+go test -run '^$' -bench 'BenchmarkRulesIdleMemory|BenchmarkRestore$' -benchtime 1x -cpu 1 ./services/detector/internal/detector/ | tee -a "$out" >&2
+# detector as a process: `detector replay` over 1M events, and `detector run`
+# end to end (exactly-once transactions) against a real Apache Kafka broker,
+# started here when a JDK and Maven are present (port BENCH_KAFKA_PORT).
+if [ -z "${MXWARDEN_BIN_DIR:-}" ] && [ -x bin/detector ]; then export MXWARDEN_BIN_DIR=$PWD/bin; fi
+BENCH_KAFKA_PORT=${BENCH_KAFKA_PORT:-19193}
+bench_broker=
+if [ -z "${MXWARDEN_TEST_KAFKA_BROKERS:-}" ] && scripts/kafka/broker.sh available; then
+  scripts/kafka/broker.sh fetch
+  MXWARDEN_TEST_KAFKA_BROKERS=$(scripts/kafka/broker.sh start "$BENCH_KAFKA_PORT") && bench_broker=$BENCH_KAFKA_PORT
+  export MXWARDEN_TEST_KAFKA_BROKERS
+fi
+(cd tools && GOWORK=off go test -run '^$' -bench 'BenchmarkDetector' -benchtime 1x ./e2e/) 2>&1 | tee -a "$out" >&2 || true
+if [ -n "$bench_broker" ]; then scripts/kafka/broker.sh stop "$bench_broker" || true; fi
 go test -run '^$' -bench 'BenchmarkEventDecode|BenchmarkEventEncode' -benchtime "$BENCHTIME" -cpu 1 ./pkg/event/ | tee -a "$out" >&2
 
 # End to end (tools/mta): a real Postfix's maillog line -> ingest -> detector ->
@@ -64,9 +77,18 @@ echo "  ingest memory per in-flight message:        $(fmt "$(metric BenchmarkPen
 scan_rate=$(metric BenchmarkBareScan lines/s)
 echo "  ingest parse, whole process (${daylog_lines}-line day log, output included): $(fmt "$proc_rate" lines/s) wall ($(fmt "$proc_cpu_rate" lines) per CPU-second)   target >= 3000000 lines/s"
 echo "  bare bufio.Scanner pass over the same file:  $(fmt "$scan_rate" lines/s)   process/scan ratio $(awk -v a="$proc_rate" -v b="$scan_rate" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }')"
-echo "  detector rules, 1M senders, uniform keys:   $(fmt "$(metric 'BenchmarkRules/uniform' events/s)" events/s)   target >= 1000000 events/s"
-echo "  detector rules, 1M senders, Zipf keys:      $(fmt "$(metric 'BenchmarkRules/zipf' events/s)" events/s)"
-echo "  detector state per idle sender:             $(fmt "$(metric BenchmarkRulesIdleMemory B/key)" B/key)   target <= 256 B/key"
+echo "  detector rules, 1M senders, uniform keys:   $(fmt "$(metric 'BenchmarkRules/uniform' events/s)" events/s) ($(fmt "$(metric 'BenchmarkRules/uniform' events/cpu-s)" events/cpu-s))   target >= 1000000 events/s"
+echo "  detector rules, 1M senders, Zipf keys:      $(fmt "$(metric 'BenchmarkRules/zipf' events/s)" events/s) ($(fmt "$(metric 'BenchmarkRules/zipf' events/cpu-s)" events/cpu-s))"
+echo "  detector decode+rules, uniform keys:        $(fmt "$(metric 'BenchmarkRulesDecode/uniform' events/s)" events/s) ($(fmt "$(metric 'BenchmarkRulesDecode/uniform' events/cpu-s)" events/cpu-s))   target >= 1000000 events/s"
+echo "  detector decode+rules, Zipf keys:           $(fmt "$(metric 'BenchmarkRulesDecode/zipf' events/s)" events/s) ($(fmt "$(metric 'BenchmarkRulesDecode/zipf' events/cpu-s)" events/cpu-s))"
+echo "  detector state per idle sender:             $(fmt "$(metric 'BenchmarkRulesIdleMemory/sent' B/key)" B/key)   target <= 256 B/key"
+echo "  detector state per sender with a bounce:    $(fmt "$(metric 'BenchmarkRulesIdleMemory/user_unknown' B/key)" B/key)"
+echo "  detector state per active sender:           $(fmt "$(metric 'BenchmarkRulesIdleMemory/active' B/key)" B/key)   target <= 1024 B/key"
+echo "  detector restore of 1M senders' state:      $(fmt "$(metric 'BenchmarkRestore' s/restore)" s) ($(fmt "$(metric 'BenchmarkRestore' records)" records), in process)   target <= 5 s"
+echo "  detector replay process, 1M events:         $(fmt "$(metric 'BenchmarkDetectorReplayProcess' events/s)" events/s) ($(fmt "$(metric 'BenchmarkDetectorReplayProcess' events/cpu-s)" events/cpu-s))"
+svc=$(metric 'BenchmarkDetectorService' events/s)
+if [ -n "$svc" ]; then svc="$svc events/s"; else svc="n/a (needs a real broker: java >= 17 and mvn)"; fi
+echo "  detector run end to end, exactly-once:      $svc"
 echo "  event decode (UnmarshalEvent, real events): $(fmt "$(metric 'BenchmarkEventDecode/UnmarshalEvent' events/s)" events/s)   (encoding/json: $(fmt "$(metric 'BenchmarkEventDecode/encoding_json' events/s)" events/s))"
 echo "  event encode (AppendEvent, real events):    $(fmt "$(metric 'BenchmarkEventEncode/AppendEvent' events/s)" events/s)   (encoding/json: $(fmt "$(metric 'BenchmarkEventEncode/encoding_json' events/s)" events/s))"
 echo "  enforcer memory per ban (process RSS):       $(fmt "$(metric BenchmarkEnforcerMemoryPerBan B/ban)" B/ban) ($(fmt "$(metric BenchmarkEnforcerMemoryPerBan MiB-rss)" MiB) with $(fmt "$(metric BenchmarkEnforcerMemoryPerBan bans)" bans))"

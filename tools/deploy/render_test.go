@@ -33,11 +33,16 @@ func repoRoot() string { return testbin.RepoRoot() }
 // `kubectl apply -k deploy/k8s/overlays/<name>` would.
 func render(t *testing.T, overlay string) []object {
 	t.Helper()
-	dir := filepath.Join(repoRoot(), "deploy", "k8s", "overlays", overlay)
+	return renderDir(t, filepath.Join(repoRoot(), "deploy", "k8s", "overlays", overlay))
+}
+
+// renderDir builds the kustomization in dir.
+func renderDir(t *testing.T, dir string) []object {
+	t.Helper()
 	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
 	rm, err := k.Run(filesys.MakeFsOnDisk(), dir)
 	if err != nil {
-		t.Fatalf("kustomize build deploy/k8s/overlays/%s: %v", overlay, err)
+		t.Fatalf("kustomize build %s: %v", dir, err)
 	}
 	var out []object
 	for _, r := range rm.Resources() {
@@ -55,7 +60,7 @@ func render(t *testing.T, overlay string) []object {
 		})
 	}
 	if len(out) == 0 {
-		t.Fatalf("overlay %s renders no object", overlay)
+		t.Fatalf("%s renders no object", dir)
 	}
 	return out
 }

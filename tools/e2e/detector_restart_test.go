@@ -137,7 +137,7 @@ type detectorProc struct {
 	done chan error
 }
 
-func startDetector(t *testing.T, bin, logPath string, args []string) *detectorProc {
+func startDetector(t testing.TB, bin, logPath string, args []string) *detectorProc {
 	t.Helper()
 	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
@@ -158,7 +158,7 @@ func (p *detectorProc) kill9() {
 	<-p.done
 }
 
-func (p *detectorProc) stop(t *testing.T) {
+func (p *detectorProc) stop(t testing.TB) {
 	_ = p.cmd.Process.Signal(os.Interrupt)
 	select {
 	case err := <-p.done:
@@ -433,7 +433,7 @@ func waitLog(ctx context.Context, t *testing.T, path, s string, alive *detectorP
 
 // progressAndEnd returns the offsets group committed on topic, summed, and
 // the topic's end offsets, summed.
-func progressAndEnd(ctx context.Context, t *testing.T, adm *kadm.Client, group, topic string) (int64, int64) {
+func progressAndEnd(ctx context.Context, t testing.TB, adm *kadm.Client, group, topic string) (int64, int64) {
 	t.Helper()
 	var c, e int64
 	if committed, err := adm.FetchOffsets(ctx, group); err == nil {

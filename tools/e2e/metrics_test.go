@@ -2,12 +2,14 @@ package e2e
 
 import (
 	"context"
+	"debug/buildinfo"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -269,9 +271,11 @@ func scrapeRunningPipeline(t *testing.T, brokers string) map[string]string {
 	args := func(svc string, extra ...string) []string {
 		return append(append([]string{"run"}, common...), append([]string{"--set", "http.addr=" + httpAddr[svc]}, extra...)...)
 	}
-	enf := start(ctx, t, &wg, dir, "enforcer", filepath.Join(bin, "enforcer"), args("enforcer",
-		"--set", "policy.addr="+policyAddr, "--set", "maps.dir="+filepath.Join(dir, "maps"))...)
-	start(ctx, t, &wg, dir, "detector", filepath.Join(bin, "detector"), args("detector", "--set", "group="+run+".detector")...)
+	enf := start(ctx, t, &wg, dir, "enforcer", filepath.Join(bin, "enforcer"), args("enforcer", append([]string{
+		"--set", "policy.addr=" + policyAddr, "--set", "maps.dir=" + filepath.Join(dir, "maps")},
+		historyArgs(t, filepath.Join(bin, "enforcer"), filepath.Join(dir, "history"))...)...)...)
+	start(ctx, t, &wg, dir, "detector", filepath.Join(bin, "detector"), args("detector", append([]string{"--set", "group=" + run + ".detector"},
+		dnsArgs(t, filepath.Join(bin, "detector"))...)...)...)
 	start(ctx, t, &wg, dir, "ingest", filepath.Join(bin, "ingest"), args("ingest",
 		"--set", "source.file="+logFile, "--set", "source.checkpoint_file="+filepath.Join(dir, "ingest.checkpoint"),
 		"--set", "source.host=mx1", "--set", "source.poll=20ms",
@@ -327,6 +331,35 @@ func scrapeRunningPipeline(t *testing.T, brokers string) map[string]string {
 		out[svc] = scrape(t, addr)
 	}
 	return out
+}
+
+// historyArgs turns on the enforcer's ClickHouse history writer with the
+// embedded engine, so its metrics are scraped too, when the binary has
+// the history keys and links chDB (make build does, with -tags chdb);
+// otherwise the history series stay PENDING.
+func historyArgs(t *testing.T, enforcer, dir string) []string {
+	t.Helper()
+	if out, err := exec.Command(enforcer, "check", "--set", "history.path="+dir).CombinedOutput(); err != nil {
+		t.Logf("history writer not enabled: %s", strings.TrimSpace(lastLine(string(out))))
+		return nil
+	}
+	info, err := buildinfo.ReadFile(enforcer)
+	if err != nil {
+		t.Fatalf("build info of %s: %v", enforcer, err)
+	}
+	for _, d := range info.Deps {
+		if d.Path == "github.com/chdb-io/chdb-go" {
+			t.Logf("history writer enabled (embedded ClickHouse, %s %s)", d.Path, d.Version)
+			return []string{"--set", "history.path=" + dir}
+		}
+	}
+	t.Logf("history writer not enabled: %s is built without the embedded ClickHouse (chdb)", enforcer)
+	return nil
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
 }
 
 func scrape(t *testing.T, addr string) string {

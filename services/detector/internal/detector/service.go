@@ -379,6 +379,9 @@ func (s *Service) handle(ctx context.Context, sess *kgo.GroupTransactSession, rc
 		try = kgo.TryAbort
 	}
 	committed, err := sess.End(dctx, try)
+	if err != nil {
+		s.m.commitErrors.Inc()
+	}
 	if !committed {
 		// The state moved on with records that did not commit: forget it.
 		// The session rewound to the committed offsets, and each partition
@@ -566,7 +569,7 @@ func restorePartition(ctx context.Context, adm *kadm.Client, base []kgo.Opt, top
 		lso, ok2 = stable.Lookup(topic, p)
 		eo, ok3 = ends.Lookup(topic, p)
 		if !ok1 || !ok2 || !ok3 || so.Err != nil || lso.Err != nil || eo.Err != nil {
-			return st, fmt.Errorf("list offsets of %s/%d: %v %v %v", topic, p, so.Err, lso.Err, eo.Err)
+			return st, fmt.Errorf("list offsets of %s/%d: %w", topic, p, errors.Join(so.Err, lso.Err, eo.Err))
 		}
 		if lso.Offset >= eo.Offset {
 			break
@@ -687,6 +690,8 @@ func classify(err error) string {
 		return ReasonVersion
 	case errors.Is(err, ErrFutureEvent):
 		return ReasonFuture
+	case errors.Is(err, ErrLateEvent):
+		return ReasonLate
 	case errors.Is(err, event.ErrDecode):
 		return ReasonDecode
 	}

@@ -91,9 +91,28 @@ func bargauge(title, desc string, qs ...q) obj {
 	return p
 }
 
+// ChQuery is one ClickHouse panel's query and the history table and
+// columns it reads (tools/deploy checks them against the migrations).
+type ChQuery struct {
+	Title, Table string
+	Columns      []string
+	SQL          string
+}
+
+var chQueries []ChQuery
+
+// ClickHouseQueries returns the ClickHouse queries of every dashboard.
+func ClickHouseQueries() []ChQuery {
+	chQueries = nil
+	Dashboards()
+	return chQueries
+}
+
 // clickhouse is a panel of the official ClickHouse data source: format 0
 // is a time series, 1 a table.
-func clickhouse(kind, title, desc, sql string) obj {
+func clickhouse(kind, title, desc string, q ChQuery) obj {
+	q.Title = title
+	chQueries = append(chQueries, q)
 	format, queryType := 1, "table"
 	if kind == "timeseries" {
 		format, queryType = 0, "timeseries"
@@ -106,7 +125,7 @@ func clickhouse(kind, title, desc, sql string) obj {
 		"targets": []any{obj{
 			"datasource": obj{"type": ChPlugin, "uid": chDS},
 			"editorType": "sql", "format": format, "queryType": queryType,
-			"rawSql": sql, "refId": "A",
+			"rawSql": q.SQL, "refId": "A",
 		}},
 	}
 }
@@ -223,14 +242,30 @@ func abuse() obj {
 		q{`sum(rate(mxwarden_ingest_events_produced_total{status="deferred"}[$__rate_interval])) / sum(rate(mxwarden_ingest_events_produced_total[$__rate_interval]))`, "deferred"}), 12, 8)
 
 	b.row("History (ClickHouse)")
-	b.add(clickhouse("timeseries", "Bans by rule (history)", "From the bans table.",
-		"SELECT $__timeInterval(ts) AS time, rule, count() AS bans\nFROM bans\nWHERE $__timeFilter(ts)\nGROUP BY time, rule\nORDER BY time"), 12, 8)
-	b.add(clickhouse("table", "Top banned subjects", "Most banned subjects in the range, with their rule.",
-		"SELECT rule, subject_kind, subject, count() AS bans, max(ts) AS last_ban\nFROM bans\nWHERE $__timeFilter(ts)\nGROUP BY rule, subject_kind, subject\nORDER BY bans DESC\nLIMIT 20"), 12, 8)
-	b.add(clickhouse("table", "Top verdicts by rule", "Verdicts per rule and action in the range.",
-		"SELECT rule, action, count() AS verdicts, uniq(subject) AS subjects\nFROM verdicts\nWHERE $__timeFilter(ts)\nGROUP BY rule, action\nORDER BY verdicts DESC\nLIMIT 20"), 12, 8)
-	b.add(clickhouse("table", "Deferrals by reason", "Deferred delivery attempts by classified reason: who is throttling us, and why.",
-		"SELECT reason, count() AS deferred\nFROM events\nWHERE $__timeFilter(ts) AND status = 'deferred'\nGROUP BY reason\nORDER BY deferred DESC\nLIMIT 20"), 12, 8)
+	b.add(clickhouse("timeseries", "Bans by rule (history)", "Bans set, by rule, from the bans table (op = 'ban'; lifts are op = 'lift').", ChQuery{
+		Table: "bans", Columns: []string{"ts", "rule", "op"},
+		SQL: "SELECT $__timeInterval(ts) AS time, rule, count() AS bans\nFROM bans\nWHERE $__timeFilter(ts) AND op = 'ban'\nGROUP BY time, rule\nORDER BY time",
+	}), 12, 8)
+	b.add(clickhouse("table", "Top banned subjects", "Most banned subjects in the range, with their rule.", ChQuery{
+		Table: "bans", Columns: []string{"ts", "rule", "subject_kind", "subject", "op", "source"},
+		SQL: "SELECT rule, subject_kind, subject, count() AS bans, max(ts) AS last_ban, any(source) AS source\nFROM bans\nWHERE $__timeFilter(ts) AND op = 'ban'\nGROUP BY rule, subject_kind, subject\nORDER BY bans DESC\nLIMIT 20",
+	}), 12, 8)
+	b.add(clickhouse("table", "Top verdicts by rule", "Verdicts per rule and action in the range.", ChQuery{
+		Table: "verdicts", Columns: []string{"ts", "rule", "action", "subject"},
+		SQL: "SELECT rule, action, count() AS verdicts, uniq(subject) AS subjects\nFROM verdicts\nWHERE $__timeFilter(ts)\nGROUP BY rule, action\nORDER BY verdicts DESC\nLIMIT 20",
+	}), 12, 8)
+	b.add(clickhouse("table", "Deferrals by reason and destination", "Deferred delivery attempts by classified reason and recipient domain: who is throttling us, and why.", ChQuery{
+		Table: "events", Columns: []string{"ts", "status", "reason", "recipient_domain", "sender"},
+		SQL: "SELECT reason, recipient_domain, count() AS deferred, uniq(sender) AS senders\nFROM events\nWHERE $__timeFilter(ts) AND status = 'deferred'\nGROUP BY reason, recipient_domain\nORDER BY deferred DESC\nLIMIT 20",
+	}), 12, 8)
+	b.add(clickhouse("timeseries", "MTA queue size (history)", "Largest queue sample per host, from queue_samples.", ChQuery{
+		Table: "queue_samples", Columns: []string{"ts", "host", "total"},
+		SQL: "SELECT $__timeInterval(ts) AS time, host, max(total) AS queued\nFROM queue_samples\nWHERE $__timeFilter(ts)\nGROUP BY time, host\nORDER BY time",
+	}), 12, 8)
+	b.add(clickhouse("table", "Queue top senders (history)", "The senders that filled the queues: the samples' top senders, by host.", ChQuery{
+		Table: "queue_samples", Columns: []string{"ts", "host", "total", "top_senders", "top_sender_counts"},
+		SQL: "SELECT host, sender, max(queued) AS peak_queued, max(total) AS peak_total, max(ts) AS last\nFROM queue_samples\nARRAY JOIN top_senders AS sender, top_sender_counts AS queued\nWHERE $__timeFilter(ts)\nGROUP BY host, sender\nORDER BY peak_queued DESC\nLIMIT 20",
+	}), 12, 8)
 	return dashboard("mxwarden-abuse", "mxwarden: abuse",
 		"Bans by rule, top rules and subjects, MTA queues; history from ClickHouse.", b.panels, true)
 }
