@@ -344,9 +344,11 @@ func (p *Processor) cross(ri int, rec state.Record, c rules.Crossing, in *rules.
 	if info.Shadow {
 		action = event.ActionFlag
 	}
-	if action == event.ActionDefer && p.bannedByOther(ri, kind, subject, ts) {
-		// A temporary refusal would replace the subject's ban on the
-		// compacted bans topic (one record per subject): never.
+	if action != event.ActionFlag && p.bannedByOther(ri, kind, subject, ts) {
+		// Silence while banned holds for the subject, not only the rule:
+		// another rule's ban of the same subject is in force. A defer
+		// would replace that ban on the compacted bans topic (one record
+		// per subject), and a second ban would escalate one offence twice.
 		run.stats.Suppressed++
 		return
 	}

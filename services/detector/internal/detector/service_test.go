@@ -315,6 +315,7 @@ func allCommitted(ends kadm.ListedOffsets, committed kadm.OffsetResponses) bool 
 
 func TestDropPartitions(t *testing.T) {
 	cfg := Default()
+	onlyRules(t, &cfg, "invalid_recipients")
 	cfg.HTTP.Addr = ""
 	svc, err := New(cfg, testLogger(t), prometheus.NewRegistry())
 	if err != nil {

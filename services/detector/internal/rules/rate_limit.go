@@ -36,6 +36,10 @@ const (
 // never bans. policyd-rate-limit answers defer_if_permit when a limit is
 // exceeded, as here.
 //
+// A mailing list's distribution (List-Id or "Precedence: list" logged) is
+// deferred over the ceiling but never banned for volume: one post fans out
+// to every member.
+//
 // What counts: recipient deliveries with a final outcome at a remote or
 // local server (sent, bounced, expired), the unit Exim's ratelimit counts
 // in the RCPT ACL. Mail refused at our own SMTP time (status rejected,
@@ -218,8 +222,12 @@ func (r *rateLimit) Threshold(in *Input, rec state.Record) (Crossing, bool) {
 		"window_seconds": time.Hour.Seconds(),
 	}
 	c := Crossing{Evidence: ev, FirstEventID: rec.First(r.first)}
+	list := discussionList(in.Event)
+	if list {
+		ev["discussion_list"] = 1
+	}
 	switch {
-	case r.cfg.BanFactor > 0 && float64(h) >= r.cfg.BanFactor*float64(hourly):
+	case r.cfg.BanFactor > 0 && float64(h) >= r.cfg.BanFactor*float64(hourly) && !list:
 		c.Action = event.ActionBan
 		c.Message = fmt.Sprintf(r.banFormat, h, "1h", hourly)
 	case h > uint64(hourly):
@@ -232,4 +240,18 @@ func (r *rateLimit) Threshold(in *Input, rec state.Record) (Crossing, bool) {
 		return Crossing{}, false
 	}
 	return c, true
+}
+
+// discussionList reports whether the message is a mailing list's
+// distribution (a logged List-Id or "Precedence: list" header): one post
+// fans out to every member, so a busy list is deferred over the ceiling
+// like anyone, but never banned for its volume alone.
+func discussionList(ev *event.DeliveryEvent) bool {
+	for _, h := range ev.Headers {
+		n, v := headerValue(h)
+		if strings.EqualFold(n, "List-Id") || (strings.EqualFold(n, "Precedence") && strings.EqualFold(v, "list")) {
+			return true
+		}
+	}
+	return false
 }

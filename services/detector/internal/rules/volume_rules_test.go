@@ -6,26 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/mxwarden/mxwarden/pkg/event"
-	"github.com/mxwarden/mxwarden/services/detector/internal/state"
 )
-
-func testEnv(t *testing.T) Env {
-	t.Helper()
-	layouts := map[event.SubjectKind]*state.Layout{}
-	return Env{TicketURL: "https://example.com/tickets", Layout: func(k event.SubjectKind) *state.Layout {
-		if l, ok := layouts[k]; ok {
-			return l
-		}
-		l, err := state.NewLayout(5 * time.Minute)
-		if err != nil {
-			t.Fatal(err)
-		}
-		layouts[k] = l
-		return l
-	}}
-}
 
 // TestVolumeRulesRefuseBadConfig: every invalid setting is refused at
 // build time with the key named, so a typo never runs silently.
