@@ -133,8 +133,9 @@ func banLine(t *testing.T, b []byte) string {
 }
 
 type detectorProc struct {
-	cmd  *exec.Cmd
-	done chan error
+	cmd    *exec.Cmd
+	done   chan error    // the exit status, once
+	exited chan struct{} // closed when the process is gone
 }
 
 func startDetector(t testing.TB, bin, logPath string, args []string) *detectorProc {
@@ -148,8 +149,13 @@ func startDetector(t testing.TB, bin, logPath string, args []string) *detectorPr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &detectorProc{cmd: cmd, done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait(); lf.Close() }()
+	p := &detectorProc{cmd: cmd, done: make(chan error, 1), exited: make(chan struct{})}
+	go func() { err := cmd.Wait(); lf.Close(); close(p.exited); p.done <- err }()
+	// However the test ends, the process does not outlive it.
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.exited
+	})
 	return p
 }
 
