@@ -50,6 +50,15 @@ fi
 if [ -n "$bench_broker" ]; then scripts/kafka/broker.sh stop "$bench_broker" || true; fi
 go test -run '^$' -bench 'BenchmarkEventDecode|BenchmarkEventEncode' -benchtime "$BENCHTIME" -cpu 1 ./pkg/event/ | tee -a "$out" >&2
 
+# History (enforcer): rows/s into the embedded engine (chDB) and into a private
+# Debian clickhouse-server (18.16; skipped without it) from Go, 100k-row batches
+# from 2 goroutines; then the p95 of each pack query over HISTORY_BENCH_EVENTS
+# generated events (default 10M) in the embedded engine.
+CHDB_LIB_PATH=$(scripts/chdb/fetch.sh)
+export CHDB_LIB_PATH
+go test -tags chdb -run '^$' -bench 'BenchmarkEmbeddedInsert|BenchmarkServerInsert' -benchtime "${HISTORY_BENCH_BATCHES:-20}x" ./services/enforcer/internal/history/ | tee -a "$out" >&2
+MXWARDEN_BENCH_EVENTS=${HISTORY_BENCH_EVENTS:-10000000} go test -tags chdb -timeout 60m -run '^$' -bench 'BenchmarkPack$' -benchtime 20x ./services/enforcer/internal/history/ | tee -a "$out" >&2
+
 # End to end (tools/mta): a real Postfix's maillog line -> ingest -> detector ->
 # enforcer over an in-process kfake broker -> REJECT from the policy server;
 # one sample per iteration. Skipped (n/a) without root and Postfix. The
@@ -93,6 +102,9 @@ echo "  event decode (UnmarshalEvent, real events): $(fmt "$(metric 'BenchmarkEv
 echo "  event encode (AppendEvent, real events):    $(fmt "$(metric 'BenchmarkEventEncode/AppendEvent' events/s)" events/s)   (encoding/json: $(fmt "$(metric 'BenchmarkEventEncode/encoding_json' events/s)" events/s))"
 echo "  enforcer memory per ban (process RSS):       $(fmt "$(metric BenchmarkEnforcerMemoryPerBan B/ban)" B/ban) ($(fmt "$(metric BenchmarkEnforcerMemoryPerBan MiB-rss)" MiB) with $(fmt "$(metric BenchmarkEnforcerMemoryPerBan bans)" bans))"
 echo "  enforcer catch-up at start:                 $(fmt "$(metric BenchmarkEnforcerMemoryPerBan bans/s-catchup)" bans/s)"
+echo "  history rows into the embedded engine:     $(fmt "$(metric BenchmarkEmbeddedInsert rows/s)" rows/s)   target >= 1000000 rows/s"
+echo "  history rows into clickhouse-server 18.16: $(fmt "$(metric BenchmarkServerInsert rows/s)" rows/s)"
+echo "  history query pack, worst p95 over $(metric 'BenchmarkPack' events) events: $(fmt "$(metric 'BenchmarkPack' worst-p95-ms)" ms)"
 e2e_p99=$(metric BenchmarkEndToEndReject p99-ms)
 if [ -n "$e2e_p99" ]; then
   e2e=$(printf 'p99 %.0f ms (p50 %.0f ms, %.0f samples)' "$e2e_p99" "$(metric BenchmarkEndToEndReject p50-ms)" "$(metric BenchmarkEndToEndReject samples)")

@@ -12,11 +12,12 @@ RUN=${MXWARDEN_RUN_DIR:-$PWD/run}
 BIN=$PWD/bin
 KAFKA=${MXWARDEN_DEMO_KAFKA:-127.0.0.1:9092}
 POLICY=${MXWARDEN_DEMO_POLICY:-127.0.0.1:10031}
+ENFORCER_HTTP=${MXWARDEN_DEMO_ENFORCER_HTTP:-127.0.0.1:9103}
 # Each `make run` is a fresh demo: the previous run's topics, bans, maps and
 # checkpoints are removed. (devkafka on its own keeps its -data directory
 # across restarts.)
 rm -rf "$RUN"
-mkdir -p "$RUN"/{logs,maps,demo,kafka}
+mkdir -p "$RUN"/{logs,maps,demo,kafka,history}
 : > "$RUN/demo/maillog"
 t0=$(date +%s)
 
@@ -49,7 +50,10 @@ start devkafka setsid "$BIN/devkafka" -addr "$KAFKA" -data "$RUN/kafka"
 common=(--set "kafka.brokers=$KAFKA" --set log.format=text)
 
 # The enforcer's stdout carries the BAN / UNBAN lines: show them here.
+# History goes into the embedded ClickHouse engine (chDB) in run/history;
+# analysts query it live through the enforcer's /history/query.
 "$BIN/enforcer" run "${common[@]}" --set "policy.addr=$POLICY" --set "maps.dir=$RUN/maps" \
+  --set "history.path=$RUN/history" --set "http.addr=$ENFORCER_HTTP" \
   2>>"$RUN/logs/enforcer.log" | sed -u 's/^/enforcer: /' &
 pids+=($!)
 start detector "$BIN/detector" run "${common[@]}"
@@ -80,6 +84,10 @@ exec 3<>"/dev/tcp/$host/$port"
 printf 'request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\nclient_address=203.0.113.66\nsasl_username=cheapleads\nsender=%s\nrecipient=someone@example.org\n\n' "$abuser" >&3
 while IFS= read -r -t 5 line <&3; do [ -z "$line" ] && break; echo "    $line"; done
 exec 3<&-
+echo
+echo "make run: history (embedded ClickHouse in $RUN/history), e.g.:"
+echo "    bin/enforcer history query --url http://$ENFORCER_HTTP --format table --pack why-banned --param subject=$abuser"
+echo "    bin/enforcer history query --url http://$ENFORCER_HTTP 'SELECT status, count() FROM events GROUP BY status'"
 echo
 echo "make run: the pipeline keeps running; Ctrl-C stops everything."
 wait

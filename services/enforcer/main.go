@@ -4,6 +4,8 @@
 //	enforcer [run] [--config FILE] [--set key=value]...
 //	enforcer render --format postfix-access|exim [--side sender|recipient] [FILE|-]...
 //	enforcer check [--config FILE] [--set key=value]...   validate the configuration, print it as JSON
+//	enforcer migrate [--config FILE] [--set key=value]... apply the history schema (history.path or history.dsn)
+//	enforcer history load|query|pack ...                  the history store offline (see internal/history)
 package main
 
 import (
@@ -54,9 +56,11 @@ func run(ctx context.Context, args []string, environ func() []string, stdin io.R
 			return fmt.Errorf("build enforcer: %w", err)
 		}
 		return svc.Run(ctx)
+	case "migrate", "history":
+		return historyCommand(ctx, cmd, args, environ, stdin, stdout, stderr)
 	case "render":
 		return enforcer.Render(args, stdin, stdout, stderr, time.Now)
 	default:
-		return fmt.Errorf("unknown subcommand %q (want run or render)", cmd)
+		return fmt.Errorf("unknown subcommand %q (want run, render, check, migrate or history)", cmd)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mxwarden/mxwarden/pkg/config"
 	"github.com/mxwarden/mxwarden/pkg/kafka"
+	"github.com/mxwarden/mxwarden/services/enforcer/internal/history"
 	"github.com/mxwarden/mxwarden/services/enforcer/internal/mta"
 )
 
@@ -32,6 +33,9 @@ type Config struct {
 	// PrintBans prints every ban that starts or stops being enforced as
 	// one line on stdout (see the Printer type). Default true.
 	PrintBans bool `koanf:"print_bans"`
+	// History writes the topics into ClickHouse (off unless history.path
+	// or history.dsn is set); see internal/history.
+	History history.Config `koanf:"history"`
 }
 
 // HTTPConfig is the metrics and health server.
@@ -102,6 +106,7 @@ func Default() Config {
 			Debounce:         200 * time.Millisecond,
 		},
 		PrintBans: true,
+		History:   history.DefaultConfig(),
 	}
 }
 
@@ -131,6 +136,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := mta.ParseCommand(c.Maps.Postmap); err != nil {
 		errs = append(errs, fmt.Errorf("maps.postmap: %w", err))
+	}
+	if err := c.History.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	seen := map[string]string{}
 	for _, f := range []struct{ key, name string }{

@@ -194,6 +194,7 @@ func (s *Service) Run(ctx context.Context) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	caughtUp := make(chan struct{})
+	s.startHistory(gctx, g)
 	if s.http != nil {
 		g.Go(func() error { return s.http.Run(gctx) })
 	}
