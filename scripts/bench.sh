@@ -58,6 +58,12 @@ CHDB_LIB_PATH=$(scripts/chdb/fetch.sh)
 export CHDB_LIB_PATH
 go test -tags chdb -run '^$' -bench 'BenchmarkEmbeddedInsert|BenchmarkServerInsert' -benchtime "${HISTORY_BENCH_BATCHES:-20}x" ./services/enforcer/internal/history/ | tee -a "$out" >&2
 MXWARDEN_BENCH_EVENTS=${HISTORY_BENCH_EVENTS:-10000000} go test -tags chdb -timeout 60m -run '^$' -bench 'BenchmarkPack$' -benchtime 20x ./services/enforcer/internal/history/ | tee -a "$out" >&2
+# enforcer: the policy server with 1,000 concurrent connections and 1 M
+# active bans (both CPUs: the server and its 1,000 clients share them),
+# memory per active ban, and loading 1 M bans from the local snapshot.
+go test -run '^$' -bench 'BenchmarkPolicy1000Conns$' -benchtime "${POLICY_REQUESTS:-200000}x" ./services/enforcer/internal/policy/ | tee -a "$out" >&2
+go test -run '^$' -bench 'BenchmarkPolicy1000ConnsPaced$' -benchtime "${POLICY_PACED_REQUESTS:-50000}x" ./services/enforcer/internal/policy/ | tee -a "$out" >&2
+go test -run '^$' -bench 'BenchmarkMemoryPerBan$|BenchmarkSnapshotLoad$' -benchtime 1x ./services/enforcer/internal/banset/ | tee -a "$out" >&2
 
 # End to end (tools/mta): a real Postfix's maillog line -> ingest -> detector ->
 # enforcer over an in-process kfake broker -> REJECT from the policy server;
@@ -105,6 +111,10 @@ echo "  enforcer catch-up at start:                 $(fmt "$(metric BenchmarkEnf
 echo "  history rows into the embedded engine:     $(fmt "$(metric BenchmarkEmbeddedInsert rows/s)" rows/s)   target >= 1000000 rows/s"
 echo "  history rows into clickhouse-server 18.16: $(fmt "$(metric BenchmarkServerInsert rows/s)" rows/s)"
 echo "  history query pack, worst p95 over $(metric 'BenchmarkPack' events) events: $(fmt "$(metric 'BenchmarkPack' worst-p95-ms)" ms)"
+echo "  enforcer policy, 1,000 conns, 1M bans, saturated: $(fmt "$(metric 'BenchmarkPolicy1000Conns-' requests/s)" requests/s), p99 $(fmt "$(metric 'BenchmarkPolicy1000Conns-' p99-ms)" ms)"
+echo "  enforcer policy, 1,000 conns, 1M bans, 5000 req/s offered: p50 $(fmt "$(metric BenchmarkPolicy1000ConnsPaced p50-ms)" ms), p99 $(fmt "$(metric BenchmarkPolicy1000ConnsPaced p99-ms)" ms)   target p99 within policy.deadline (100 ms)"
+echo "  enforcer memory per active ban:             $(fmt "$(metric BenchmarkMemoryPerBan B/ban)" B/ban)"
+echo "  enforcer load 1M bans from disk at start:   $(fmt "$(metric BenchmarkSnapshotLoad s/load)" s)"
 e2e_p99=$(metric BenchmarkEndToEndReject p99-ms)
 if [ -n "$e2e_p99" ]; then
   e2e=$(printf 'p99 %.0f ms (p50 %.0f ms, %.0f samples)' "$e2e_p99" "$(metric BenchmarkEndToEndReject p50-ms)" "$(metric BenchmarkEndToEndReject samples)")

@@ -39,6 +39,15 @@ CHDB_LIB_PATH=$(scripts/chdb/fetch.sh)
 export CHDB_LIB_PATH
 FLAGS="$FLAGS -tags chdb"
 
+# Chromium for the abuse desk's browser tests (chromedp): Debian's package.
+if [ "$(id -u)" = 0 ]; then
+  scripts/browser/setup.sh >/dev/null
+elif [ "${CI:-}" = "true" ] && ! command -v chromium >/dev/null; then
+  echo "test: CI=true needs root to install chromium (scripts/browser/setup.sh)" >&2
+  exit 1
+fi
+# Screenshots of the browser tests, kept after the run.
+export MXWARDEN_TEST_ARTIFACTS=${MXWARDEN_TEST_ARTIFACTS:-$ROOT/run/test-artifacts}
 # promtool for the alert-rule unit tests (tools/deploy): Debian's prometheus
 # package unpacked into .cache (scripts/prometheus/setup.sh).
 if PROMTOOL=$(scripts/prometheus/setup.sh); then
