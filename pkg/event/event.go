@@ -84,8 +84,14 @@ const (
 // customer: the SASL login when there is one, else the envelope sender,
 // else the client IP. It is the Kafka key of mail.events, so all of one
 // account's events land in one partition.
+//
+// A failed login (StatusAuthFailed) belongs to no account yet: its key is
+// the client IP, so every failure from one IP meets in one partition
+// whatever login it tried (the detector's auth_failures rule counts there).
 func (e *DeliveryEvent) Account() string {
 	switch {
+	case e.Status == StatusAuthFailed && e.ClientIP != "":
+		return e.ClientIP
 	case e.SASLUser != "":
 		return e.SASLUser
 	case e.Sender != "":
