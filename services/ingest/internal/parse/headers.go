@@ -80,7 +80,7 @@ func (p *Parser) headerEntry(name, value string) string {
 			hostile, r = true, utf8.RuneError
 		case r == '\t':
 			r = ' '
-		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == 0x2028 || r == 0x2029 || unicode.Is(unicode.Cf, r):
+		case hostileRune(r):
 			hostile, r = true, ' '
 		}
 		if b.Len()+utf8.RuneLen(r) > event.MaxHeaderLen {
@@ -120,6 +120,12 @@ func (p *Parser) addHeader(m *msg, name, value string) {
 	m.headers = append(m.headers, h)
 }
 
+// hostileRune reports whether a header value may not hold r: C0 and C1
+// controls, DEL, the line and paragraph separators, format characters.
+func hostileRune(r rune) bool {
+	return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == 0x2028 || r == 0x2029 || unicode.Is(unicode.Cf, r)
+}
+
 // validHeader reports whether a saved header entry is one headerEntry
 // could have written (Restore's check of an edited checkpoint).
 func validHeader(h string) bool {
@@ -131,7 +137,7 @@ func validHeader(h string) bool {
 		return false
 	}
 	for _, r := range value {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == 0x2028 || r == 0x2029 || unicode.Is(unicode.Cf, r) {
+		if hostileRune(r) {
 			return false
 		}
 	}
