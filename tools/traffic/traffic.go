@@ -59,6 +59,7 @@ type Msg struct {
 	Local    bool   // submitted locally (sendmail / pickup, P=local)
 	UID      int    // local submitter's uid
 	Subject  string
+	Headers  []string // other logged headers, "Name: value" (Postfix header_checks INFO, Exim MXWARDEN-HEADERS logwrite)
 	Size     int
 	Rcpts    []Rcpt
 	familyNo int
@@ -137,6 +138,7 @@ func Generate(seed uint64) *Traffic {
 	g.benign()
 	g.abuse()
 	g.abuseOthers()
+	g.abuseBulk()
 	return g.render()
 }
 
@@ -401,6 +403,29 @@ func (g *gen) abuseOthers() {
 	}
 }
 
+// abuseBulk: marketing from the platform, and a discussion list that
+// looks like it. Needs the headers logged (README, Logging headers).
+func (g *gen) abuseBulk() {
+	f := g.family(Family{Name: "marketing campaign", Abuse: true, Rule: "bulk_marketing",
+		Wants: []Want{{"bulk_marketing", "sender", "marketing@shoes.example"}}})
+	for i := range 400 {
+		g.msg(f, Msg{At: at(1, 9*time.Hour+time.Duration(i)*36*time.Second), Exim: i%2 == 0, Sender: "marketing@shoes.example", SASL: "shoes",
+			Client: "192.0.2.140", Subject: "Spring collection: 30% off this week",
+			Headers: []string{"List-Unsubscribe: <https://shoes.example/u/" + fmt.Sprint(i) + ">", "List-Unsubscribe-Post: List-Unsubscribe=One-Click"},
+			Rcpts:   []Rcpt{{fmt.Sprintf("fan%d@isp%d.example", i, i%13), Sent}}})
+	}
+	f = g.family(Family{Name: "discussion list", Identities: []string{
+		"sender:users-bounces@lists.project.example", "account:project", "sender_domain:lists.project.example"}})
+	for post := range 6 {
+		for i := range 60 {
+			g.msg(f, Msg{At: at(0, 10*time.Hour+time.Duration(post)*50*time.Minute+time.Duration(i)*time.Second), Sender: "users-bounces@lists.project.example",
+				SASL: "project", Client: "192.0.2.150", Subject: fmt.Sprintf("[users] Re: build fails on arm64 (%d)", post),
+				Headers: []string{"List-Id: <users.lists.project.example>", "Precedence: list", "List-Unsubscribe: <mailto:users-leave@lists.project.example>"},
+				Rcpts:   []Rcpt{{fmt.Sprintf("member%d@isp%d.example", i, i%11), Sent}}})
+		}
+	}
+}
+
 // render writes both logs in time order.
 func (g *gen) render() *Traffic {
 	sort.SliceStable(g.msgs, func(i, j int) bool { return g.msgs[i].At.Before(g.msgs[j].At) })
@@ -529,6 +554,9 @@ func postfixMessage(m Msg, qid string, pid int) []string {
 		}
 		out = append(out, pre("cleanup", pid+1)+fmt.Sprintf("info: header Subject: %s from %s; from=<%s> to=<%s> %s", m.Subject, from, m.Sender, m.Rcpts[0].Addr, proto))
 	}
+	for _, h := range m.Headers {
+		out = append(out, pre("cleanup", pid+1)+fmt.Sprintf("info: header %s from %s; from=<%s> to=<%s> proto=ESMTP helo=<pc>", h, from, m.Sender, m.Rcpts[0].Addr))
+	}
 	out = append(out, pre("qmgr", pid+2)+fmt.Sprintf("from=<%s>, size=%d, nrcpt=%d (queue active)", m.Sender, m.Size, len(m.Rcpts)))
 	for _, r := range m.Rcpts {
 		host, ip := relayOf(r.Addr)
@@ -568,6 +596,9 @@ func eximMessage(m Msg, id string) []string {
 		arr += " T=\"" + strings.ReplaceAll(m.Subject, `"`, `\"`) + "\""
 	}
 	out := []string{arr}
+	if len(m.Headers) > 0 {
+		out = append([]string{eximHeaders(id, m.Headers)}, out...)
+	}
 	done := true
 	for _, r := range m.Rcpts {
 		host, ip := relayOf(r.Addr)
@@ -590,4 +621,36 @@ func eximMessage(m Msg, id string) []string {
 		out = append(out, id+" Completed")
 	}
 	return out
+}
+
+// eximHeaders is the line the README's acl_smtp_data logwrite writes
+// before the message's "<=" line: MXWARDEN-HEADERS with ${quote:}d values.
+func eximHeaders(id string, headers []string) string {
+	val := map[string]string{}
+	cron := "0"
+	for _, h := range headers {
+		n, v, _ := strings.Cut(h, ": ")
+		switch strings.ToLower(n) {
+		case "list-unsubscribe":
+			val["lu"] = v
+		case "list-unsubscribe-post":
+			val["lup"] = v
+		case "precedence":
+			val["prec"] = v
+		case "x-mailer":
+			val["xm"] = v
+		case "auto-submitted":
+			val["as"] = v
+		case "x-cron-env":
+			cron = "1"
+		}
+	}
+	q := func(k string) string {
+		v := val[k]
+		if v != "" && !strings.ContainsAny(v, " <>\"=") {
+			return k + "=" + v
+		}
+		return k + "=\"" + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(v) + "\""
+	}
+	return fmt.Sprintf("%s MXWARDEN-HEADERS %s %s %s %s %s cron=%s", id, q("lu"), q("lup"), q("prec"), q("xm"), q("as"), cron)
 }
