@@ -57,8 +57,17 @@ check: ## gofmt and go vet
 fmt: ## gofmt every file
 	gofmt -w pkg services tools
 
+GOLANGCI_VERSION := v2.15.0
+GOLANGCI := $(CACHE)/bin/golangci-lint-$(GOLANGCI_VERSION)
+
+$(GOLANGCI):
+	@mkdir -p $(CACHE)/bin
+	cd /tmp && GOWORK=off GOFLAGS=-mod=mod GOBIN=$(CACHE)/bin go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
+	mv $(CACHE)/bin/golangci-lint $@
+
 .PHONY: lint
-lint: check ## vet and format checks
+lint: check $(GOLANGCI) ## gofmt, vet, and golangci-lint (.golangci.yml: the project rules) in every module
+	@for m in $(MODULES) tools; do (cd $$m && $(GOLANGCI) run --config $(CURDIR)/.golangci.yml ./...) || exit 1; done
 
 .PHONY: tidy
 tidy: ## go work sync, then go mod tidy every module (so each go.sum is complete for GOWORK=off builds)

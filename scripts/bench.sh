@@ -10,6 +10,7 @@ trap 'rm -f "$out"' EXIT
 go test -run '^$' -bench 'BenchmarkPostfixCorpus|BenchmarkPendingMemory' -benchtime "$BENCHTIME" -cpu 1 ./services/ingest/internal/parse/ | tee -a "$out" >&2
 go test -run '^$' -bench 'BenchmarkRules$' -benchtime "$BENCHTIME" -cpu 1 ./services/detector/internal/detector/ | tee -a "$out" >&2
 go test -run '^$' -bench 'BenchmarkRulesIdleMemory' -benchtime 1x -cpu 1 ./services/detector/internal/detector/ | tee -a "$out" >&2
+go test -run '^$' -bench 'BenchmarkEventDecode|BenchmarkEventEncode' -benchtime "$BENCHTIME" -cpu 1 ./pkg/event/ | tee -a "$out" >&2
 
 # End to end (tools/mta): a real Postfix's maillog line -> ingest -> detector ->
 # enforcer over an in-process kfake broker -> REJECT from the policy server;
@@ -34,6 +35,8 @@ echo "  ingest memory per in-flight message:        $(fmt "$(metric BenchmarkPen
 echo "  detector rules, 1M senders, uniform keys:   $(fmt "$(metric 'BenchmarkRules/uniform' events/s)" events/s)   target >= 1000000 events/s"
 echo "  detector rules, 1M senders, Zipf keys:      $(fmt "$(metric 'BenchmarkRules/zipf' events/s)" events/s)"
 echo "  detector state per idle sender:             $(fmt "$(metric BenchmarkRulesIdleMemory B/key)" B/key)   target <= 256 B/key"
+echo "  event decode (UnmarshalEvent, real events): $(fmt "$(metric 'BenchmarkEventDecode/UnmarshalEvent' events/s)" events/s)   (encoding/json: $(fmt "$(metric 'BenchmarkEventDecode/encoding_json' events/s)" events/s))"
+echo "  event encode (AppendEvent, real events):    $(fmt "$(metric 'BenchmarkEventEncode/AppendEvent' events/s)" events/s)   (encoding/json: $(fmt "$(metric 'BenchmarkEventEncode/encoding_json' events/s)" events/s))"
 e2e_p99=$(metric BenchmarkEndToEndReject p99-ms)
 if [ -n "$e2e_p99" ]; then
   e2e=$(printf 'p99 %.0f ms (p50 %.0f ms, %.0f samples)' "$e2e_p99" "$(metric BenchmarkEndToEndReject p50-ms)" "$(metric BenchmarkEndToEndReject samples)")

@@ -13,6 +13,14 @@
 //
 // Times are RFC 3339 in UTC. An empty "expires" means "never".
 //
+// The DeliveryEvent, one per recipient attempt, has a hand-written codec
+// (codec.go): AppendEvent and MarshalEvent write exactly the bytes
+// json.Marshal writes for it, DecodeEvent and UnmarshalEvent accept and
+// refuse exactly what json.Unmarshal does (anything they do not handle
+// themselves goes to encoding/json), several times faster and with no
+// allocation beyond the strings kept. The differential tests and fuzz
+// targets in codec_test.go and codec_fuzz_test.go hold them to it.
+//
 // Hostile input. Addresses and subjects come from the outside world (log
 // lines written by remote clients). Validate refuses any record whose
 // addresses hold control characters, white space or are longer than

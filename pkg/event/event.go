@@ -1,7 +1,6 @@
 package event
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -111,6 +110,9 @@ func CheckToken(s string) error {
 	if len(s) > MaxAddressLen {
 		return fmt.Errorf("longer than %d bytes", MaxAddressLen)
 	}
+	if printableASCII(s) {
+		return nil // the common case, and none of those characters is refused
+	}
 	if !utf8.ValidString(s) {
 		return fmt.Errorf("not valid UTF-8")
 	}
@@ -120,6 +122,16 @@ func CheckToken(s string) error {
 		}
 	}
 	return nil
+}
+
+// printableASCII reports whether s holds only the bytes '!' to '~'.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // NormalizeAddress lower-cases an address and strips the angle brackets a
@@ -140,25 +152,26 @@ func Domain(addr string) string {
 }
 
 // MarshalEvent encodes e in the wire form, stamping the schema version and
-// normalising the time to UTC.
+// normalising the time to UTC: the bytes json.Marshal writes for it,
+// written by AppendEvent. A time outside the years 0-9999 is an error, as
+// for json.Marshal.
 func MarshalEvent(e *DeliveryEvent) ([]byte, error) {
-	c := *e
-	c.V = SchemaVersion
-	c.TS = c.TS.UTC()
-	return json.Marshal(&c)
+	if !encodableTime(e.TS.UTC()) {
+		return nil, errTimeRange
+	}
+	return AppendEvent(make([]byte, 0, eventSizeHint(e)), e), nil
 }
 
-// UnmarshalEvent decodes and validates one wire record.
+// UnmarshalEvent decodes and validates one wire record, with DecodeEvent:
+// the JSON encoding/json accepts for a DeliveryEvent (fields in any order,
+// case-insensitive names, unknown fields ignored, null leaving a field
+// empty), v 0 read as 1, a newer version refused with
+// ErrUnsupportedVersion. Errors wrap ErrInvalid, and ErrDecode too when
+// the record is not such JSON.
 func UnmarshalEvent(b []byte) (*DeliveryEvent, error) {
-	var e DeliveryEvent
-	if err := json.Unmarshal(b, &e); err != nil {
-		return nil, fmt.Errorf("%w: %w: decode event: %v", ErrInvalid, ErrDecode, err)
-	}
-	if e.V == 0 {
-		e.V = 1
-	}
-	if err := e.Validate(); err != nil {
+	e := new(DeliveryEvent)
+	if err := DecodeEvent(b, e); err != nil {
 		return nil, err
 	}
-	return &e, nil
+	return e, nil
 }

@@ -39,11 +39,8 @@ func ParseCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) erro
 	out := bufio.NewWriterSize(stdout, 256<<10)
 	var werr error
 	emit := func(e *event.DeliveryEvent) {
-		b, err := event.MarshalEvent(e)
-		if err == nil {
-			b = append(b, '\n')
-			_, err = out.Write(b)
-		}
+		// Encoded into the writer's free buffer: no allocation per event.
+		_, err := out.Write(append(event.AppendEvent(out.AvailableBuffer(), e), '\n'))
 		if err != nil && werr == nil {
 			werr = err
 		}
