@@ -336,7 +336,7 @@ func TestDropPartitions(t *testing.T) {
 		t.Fatalf("tracked %v", n)
 	}
 	svc.drop(map[string][]int32{cfg.Kafka.Topics.Events: {0, 2}, "other.topic": {1}}, "revoked")
-	if _, ok := svc.parts[1]; !ok || len(svc.parts) != 1 {
+	if _, ok := svc.parts[topicPartition{cfg.Kafka.Topics.Events, 1}]; !ok || len(svc.parts) != 1 {
 		t.Fatalf("parts after drop: %v", svc.parts)
 	}
 	if n := testutil.ToFloat64(svc.m.stateKeys.WithLabelValues("sender")); n != 1 {
