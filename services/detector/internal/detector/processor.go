@@ -16,13 +16,25 @@ import (
 type Output struct {
 	Verdicts []event.Verdict
 	Bans     []event.Ban
+	// Lifts are bans taken back before their expiry (a tombstone on the
+	// bans topic under the key).
+	Lifts []Lift
+}
+
+// Lift is a ban a rule takes back (Crossing.Lift).
+type Lift struct {
+	Key         string    `json:"lift"` // event.BanKey of the ban
+	Rule        string    `json:"rule"`
+	TS          time.Time `json:"ts"`
+	LastEventID string    `json:"last_event_id"`
 }
 
 // Reset empties o, keeping its capacity.
 func (o *Output) Reset() {
 	clear(o.Verdicts)
 	clear(o.Bans)
-	o.Verdicts, o.Bans = o.Verdicts[:0], o.Bans[:0]
+	clear(o.Lifts)
+	o.Verdicts, o.Bans, o.Lifts = o.Verdicts[:0], o.Bans[:0], o.Lifts[:0]
 }
 
 // DedupSlack is added to the longest rule window to get how long (in
@@ -156,10 +168,10 @@ func NewProcessor(cfg Config, stage rules.Stage, opts Options) (*Processor, erro
 	var maxWindow time.Duration
 	for _, r := range rs {
 		info := r.Info()
-		maxWindow = max(maxWindow, info.Window)
 		if info.Stage != stage {
 			continue
 		}
+		maxWindow = max(maxWindow, info.Window)
 		if !slices.Contains(p.kinds, info.Kind) {
 			p.kinds = append(p.kinds, info.Kind)
 		}
@@ -171,13 +183,15 @@ func NewProcessor(cfg Config, stage rules.Stage, opts Options) (*Processor, erro
 	}
 	p.tables = make([]*state.Table, len(p.kinds))
 	p.byKind = make([][]int, len(p.kinds))
-	for i, k := range p.kinds {
-		if l := layouts[k]; l != nil && !l.Empty() {
-			p.tables[i] = state.NewTable(l, opts.Persist)
-		}
-	}
 	for i := range p.runs {
 		p.byKind[p.runs[i].table] = append(p.byKind[p.runs[i].table], i)
+	}
+	for i, k := range p.kinds {
+		// Only the kinds this stage's rules use (the other stage's rules
+		// declared their slots on the same layouts).
+		if l := layouts[k]; l != nil && !l.Empty() && len(p.byKind[i]) > 0 {
+			p.tables[i] = state.NewTable(l, opts.Persist)
+		}
 	}
 	if cfg.Dedup.MaxIDs > 0 && stage == rules.StageSender {
 		if p.seen, err = dedup.New(cfg.Dedup.MaxIDs, maxWindow+DedupSlack); err != nil {
@@ -303,6 +317,12 @@ func (p *Processor) cross(ri int, rec state.Record, c rules.Crossing, in *rules.
 	}
 	if kind == "" {
 		kind = info.Kind
+	}
+	if c.Lift {
+		if !info.Shadow && p.ledger.Lift(info.Code, kind, subject, ts) {
+			out.Lifts = append(out.Lifts, Lift{Key: event.BanKey(kind, subject), Rule: info.Code, TS: ts, LastEventID: id})
+		}
+		return
 	}
 	if p.allowed(kind, subject, ev, ts) {
 		run.stats.Allowlisted++

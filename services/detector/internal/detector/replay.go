@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -52,6 +53,7 @@ type ReplayStats struct {
 	Invalid    int // lines that failed to decode or validate, or came from the future
 	Verdicts   int
 	Bans       int
+	Lifts      int // bans taken back before their expiry
 }
 
 // Replay runs the rules over event JSON lines in event time, without Kafka,
@@ -97,7 +99,7 @@ func Replay(ctx context.Context, cfg Config, opts ReplayOptions) (ReplayStats, e
 	if rep.n > maxReported {
 		rep.printf("%d more invalid lines not shown\n", rep.n-maxReported)
 	}
-	rep.printf("replay: %d lines, %d events (%d duplicates ignored), %d queue samples, %d invalid, %d verdicts, %d bans\n", st.Lines, st.Events, st.Duplicates, st.Samples, st.Invalid, st.Verdicts, st.Bans)
+	rep.printf("replay: %d lines, %d events (%d duplicates ignored), %d queue samples, %d invalid, %d verdicts, %d bans, %d lifted\n", st.Lines, st.Events, st.Duplicates, st.Samples, st.Invalid, st.Verdicts, st.Bans, st.Lifts)
 	return st, nil
 }
 
@@ -177,11 +179,23 @@ func replayOne(ctx context.Context, name string, opts ReplayOptions, proc *Pipel
 func writeOutput(w *bufio.Writer, out *Output, bans bool, st *ReplayStats) error {
 	st.Verdicts += len(out.Verdicts)
 	st.Bans += len(out.Bans)
+	st.Lifts += len(out.Lifts)
 	if bans {
 		for i := range out.Bans {
 			b, err := event.MarshalBan(&out.Bans[i])
 			if err != nil {
 				return fmt.Errorf("encode ban: %w", err)
+			}
+			if err := writeLine(w, b); err != nil {
+				return err
+			}
+		}
+		for i := range out.Lifts {
+			// The bans topic gets a tombstone under the key; replay
+			// writes what it stands for.
+			b, err := json.Marshal(&out.Lifts[i])
+			if err != nil {
+				return fmt.Errorf("encode lift: %w", err)
 			}
 			if err := writeLine(w, b); err != nil {
 				return err

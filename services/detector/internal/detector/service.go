@@ -593,6 +593,10 @@ func (s *Service) process(ctx context.Context, rcl *kgo.Client, fetches kgo.Fetc
 		}
 		recs = append(recs, &kgo.Record{Topic: topics.Bans, Key: []byte(b.Key()), Value: val})
 	}
+	for _, l := range out.Lifts {
+		// A tombstone: the enforcers drop the ban, compaction forgets it.
+		recs = append(recs, &kgo.Record{Topic: topics.Bans, Key: []byte(l.Key)})
+	}
 	return recs, &out, st, nil
 }
 

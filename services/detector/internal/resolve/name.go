@@ -82,19 +82,3 @@ func RejectReason(err error) string {
 	}
 	return ""
 }
-
-// Reserved reports whether a (checked) domain cannot receive mail by
-// definition, needing no lookup: a single label (no dot), or a name under
-// a special-use TLD that never delegates (RFC 2606, RFC 6761, RFC 6762:
-// localhost, local, localdomain, invalid, example, test).
-func Reserved(domain string) bool {
-	i := strings.LastIndexByte(domain, '.')
-	if i < 0 {
-		return true
-	}
-	switch domain[i+1:] {
-	case "localhost", "local", "localdomain", "invalid", "example", "test":
-		return true
-	}
-	return false
-}

@@ -16,6 +16,15 @@ import (
 // is adding one line here (see doc.go).
 type Config struct {
 	InvalidRecipients InvalidRecipientsConfig `koanf:"invalid_recipients"`
+	// The recipient stage's rules (mail.outcomes, mail.queue).
+	SMSGateway           SMSGatewayConfig           `koanf:"sms_gateway"`
+	NonexistentRecipient NonexistentRecipientConfig `koanf:"nonexistent_recipient"`
+	MailboxFull          MailboxFullConfig          `koanf:"mailbox_full"`
+	Unwanted             UnwantedConfig             `koanf:"unwanted"`
+	JunkToThirdParty     JunkToThirdPartyConfig     `koanf:"junk_to_third_party"`
+	NoMX                 NoMXConfig                 `koanf:"no_mx"`
+	FalseBlocklistClaim  FalseBlocklistClaimConfig  `koanf:"false_blocklist_claim"`
+	QueueFlood           QueueFloodConfig           `koanf:"queue_flood"`
 }
 
 // Section is a rule's configuration section: the type of its field in

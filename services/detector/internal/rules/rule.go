@@ -159,6 +159,11 @@ type Crossing struct {
 	// Resolved (the rule must be an Awaiter). Nothing else of the
 	// crossing is used.
 	Await *Lookup
+	// Lift, when set, takes back the rule's ban on the subject if one is
+	// in force (the evidence is gone: a full mailbox accepts mail again):
+	// the processor ends the hold and publishes a tombstone. Nothing else
+	// of the crossing is used; without a ban in force it does nothing.
+	Lift bool
 }
 
 // Lookup names an outside answer a rule needs: Kind is the resolver's
