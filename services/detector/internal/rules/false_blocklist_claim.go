@@ -50,17 +50,18 @@ type FalseBlocklistClaimConfig struct {
 	MinClaims int `koanf:"min_claims"`
 	// PlatformIPs are the platform's own sending IPs. Default none.
 	PlatformIPs []string `koanf:"platform_ips"`
-	// Zones maps a word of the reply text (lower-case) to the DNSBL zone
-	// to query. Default: spamhaus → zen.spamhaus.org, barracuda →
-	// b.barracudacentral.org, spamcop → bl.spamcop.net; a zone named in
-	// "blocked using <zone>" is queried as named.
-	Zones map[string]string `koanf:"zones"`
+	// Zones are "word=zone" pairs: a reply naming the word (any case) is
+	// checked in the zone. Default spamhaus=zen.spamhaus.org,
+	// barracuda=b.barracudacentral.org, spamcop=bl.spamcop.net; a zone
+	// named in "blocked using <zone>" that is none of these is queried as
+	// named.
+	Zones []string `koanf:"zones"`
 }
 
 // Default implements Section.
 func (FalseBlocklistClaimConfig) Default() Section {
-	return FalseBlocklistClaimConfig{On: true, Window: 24 * time.Hour, MinClaims: 3, Zones: map[string]string{
-		"spamhaus": "zen.spamhaus.org", "barracuda": "b.barracudacentral.org", "spamcop": "bl.spamcop.net",
+	return FalseBlocklistClaimConfig{On: true, Window: 24 * time.Hour, MinClaims: 3, Zones: []string{
+		"spamhaus=zen.spamhaus.org", "barracuda=b.barracudacentral.org", "spamcop=bl.spamcop.net",
 	}}
 }
 
@@ -82,9 +83,11 @@ func (c FalseBlocklistClaimConfig) Build(env Env) (Rule, error) {
 		}
 		r.ours[a.Unmap()] = true
 	}
-	for word, zone := range c.Zones {
+	for _, z := range c.Zones {
+		word, zone, _ := strings.Cut(z, "=")
 		if word == "" || zone == "" || event.CheckToken(zone) != nil || strings.Contains(zone, "@") {
-			errs = append(errs, fmt.Errorf("zones: %q: %q is not a zone", word, zone))
+			errs = append(errs, fmt.Errorf("zones: %q: want word=zone", z))
+			continue
 		}
 		r.words = append(r.words, [2]string{strings.ToLower(word), strings.ToLower(zone)})
 	}

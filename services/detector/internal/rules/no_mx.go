@@ -92,16 +92,17 @@ func (r *noMX) Resolved(l Lookup, a Answer, rec state.Record) (Crossing, bool) {
 	if can, ok := a.Facts["can_receive"]; !ok || can != 0 {
 		return Crossing{}, false
 	}
-	return r.verdict(a.Facts), true
+	f := make(map[string]float64, len(a.Facts)+2)
+	for k, v := range a.Facts {
+		f[k] = v
+	}
+	f["lookups"] = 1
+	f["dns_answer_"+a.Result] = 1 // what DNS answered: ok, nxdomain or nodata
+	return r.verdict(f), true
 }
 
 func (r *noMX) verdict(facts map[string]float64) Crossing {
-	ev := make(map[string]float64, len(facts)+1)
-	for k, v := range facts {
-		ev[k] = v
-	}
-	ev["lookups"] = 1
-	return Crossing{Message: r.msg, Evidence: ev}
+	return Crossing{Message: r.msg, Evidence: facts}
 }
 
 // ReservedDomain reports whether a mail domain cannot receive mail by

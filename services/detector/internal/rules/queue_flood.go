@@ -170,7 +170,7 @@ func (r *queueFlood) Threshold(in *Input, rec state.Record) (Crossing, bool) {
 	return Crossing{
 		Kind:     event.KindSender,
 		Subject:  top,
-		Message:  fmt.Sprintf(r.msgFormat, strings.TrimPrefix(rec.Key(), queueKeyPrefix), q.Total),
+		Message:  fmt.Sprintf(r.msgFormat, q.Total),
 		Evidence: f,
 	}, true
 }

@@ -152,9 +152,11 @@ func (s *Server) serve(w dns.ResponseWriter, req *dns.Msg) {
 	for range 8 {
 		var cname *dns.CNAME
 		found := false
-		for _, rr := range s.rrs[owner] {
+		for _, rr := range s.lookup(owner) {
 			if rr.Header().Rrtype == q.Qtype {
-				m.Answer = append(m.Answer, dns.Copy(rr))
+				c := dns.Copy(rr)
+				c.Header().Name = owner // a wildcard answers for the name asked
+				m.Answer = append(m.Answer, c)
 				found = true
 			} else if c, ok := rr.(*dns.CNAME); ok {
 				cname = c
@@ -167,7 +169,7 @@ func (s *Server) serve(w dns.ResponseWriter, req *dns.Msg) {
 		owner = strings.ToLower(cname.Target)
 	}
 	if len(m.Answer) == 0 {
-		if len(s.rrs[name]) == 0 && !s.hasBelow(name) {
+		if len(s.lookup(name)) == 0 && !s.hasBelow(name) {
 			m.Rcode = dns.RcodeNameError
 		}
 		m.Ns = append(m.Ns, dns.Copy(s.soa))
@@ -184,4 +186,22 @@ func (s *Server) hasBelow(name string) bool {
 		}
 	}
 	return false
+}
+
+// lookup returns name's records, or those of the closest wildcard
+// ("*.parent") when name has none (RFC 4592, simplified).
+func (s *Server) lookup(name string) []dns.RR {
+	if rrs := s.rrs[name]; len(rrs) > 0 {
+		return rrs
+	}
+	for n := name; ; {
+		i := strings.IndexByte(n, '.')
+		if i < 0 || i == len(n)-1 {
+			return nil
+		}
+		n = n[i+1:]
+		if rrs := s.rrs["*."+n]; len(rrs) > 0 {
+			return rrs
+		}
+	}
 }
