@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mxwarden/mxwarden/pkg/event"
 )
@@ -222,13 +223,15 @@ func FuzzReplay(f *testing.F) {
 	cfg := Default()
 	cfg.Rules.InvalidRecipients.MinAttempts = 2 // fire easily, so verdict paths run too
 	cfg.Rules.InvalidRecipients.MinUnknown = 2
+	cfg.DNS.Servers = []string{scenarioDNS(f)} // lookups only ever reach the test zone
+	cfg.DNS.Timeout, cfg.DNS.Attempts = 300*time.Millisecond, 1
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var out, stderr bytes.Buffer
 		st, err := Replay(context.Background(), cfg, ReplayOptions{Stdin: bytes.NewReader(in), Stdout: &out, Stderr: &stderr, Now: fixedNow})
 		if err != nil {
 			t.Fatalf("replay: %v", err)
 		}
-		if st.Events+st.Invalid != st.Lines {
+		if st.Events+st.Samples+st.Invalid != st.Lines {
 			t.Fatalf("stats %+v do not add up", st)
 		}
 		n := 0
