@@ -80,6 +80,7 @@ type Processor struct {
 	persist   bool
 
 	restoredMeta []byte // see Restore
+	dirtyPending map[pendingKey]struct{}
 }
 
 type ruleRun struct {
@@ -359,7 +360,7 @@ func (p *Processor) cross(ri int, rec state.Record, c rules.Crossing, in *rules.
 		LastEventID:  id,
 		Shadow:       info.Shadow,
 	}
-	if p.tables[run.table] != nil {
+	if p.tables[run.table] != nil && info.Window > 0 {
 		v.WindowStart = rec.WindowStart(info.Window)
 	} else {
 		v.WindowStart = ts
@@ -386,6 +387,7 @@ func (p *Processor) await(ri int, key string, l rules.Lookup, in *rules.Input) {
 	}
 	first := len(p.pending[l]) == 0
 	p.pending[l] = append(p.pending[l], pending{run: ri, key: key, ts: in.TS(), id: in.ID(), ev: in.Event})
+	p.touchPending(l, ri, key)
 	p.runs[ri].stats.Awaiting++
 	if first && p.resolver != nil {
 		p.resolver.Start(l)
@@ -407,6 +409,7 @@ func (p *Processor) Resolve(l rules.Lookup, a rules.Answer, out *Output) {
 	ws := p.pending[l]
 	delete(p.pending, l)
 	for _, w := range ws {
+		p.touchPending(l, w.run, w.key)
 		run := &p.runs[w.run]
 		run.stats.Awaiting--
 		if run.awaiter == nil {
@@ -416,7 +419,13 @@ func (p *Processor) Resolve(l rules.Lookup, a rules.Answer, out *Output) {
 		if t := p.tables[run.table]; t != nil {
 			var ok bool
 			if rec, ok = t.Lookup(w.key); !ok {
-				continue // evicted while waiting: the evidence is gone
+				if _, sl := run.r.(rules.StatelessRule); !sl {
+					continue // evicted while waiting: the evidence is gone
+				}
+				// A stateless rule's evidence is the answer itself: its
+				// key swept while waiting (the partition's clock ran past
+				// the kind's windows, as in a fast backlog) loses nothing.
+				rec = state.Stateless(w.key, w.ts)
 			}
 		} else {
 			rec = state.Stateless(w.key, w.ts)

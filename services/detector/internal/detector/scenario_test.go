@@ -17,6 +17,7 @@ import (
 
 	"github.com/mxwarden/mxwarden/pkg/config"
 	"github.com/mxwarden/mxwarden/pkg/event"
+	"github.com/mxwarden/mxwarden/services/detector/internal/resolve"
 	"github.com/mxwarden/mxwarden/services/detector/internal/resolve/dnstest"
 )
 
@@ -149,6 +150,18 @@ var (
 	dnsAddr string
 	dnsErr  error
 )
+
+// scenarioLookuper is a resolver client on the test zone.
+func scenarioLookuper(t testing.TB) Lookuper {
+	cfg := Default().DNS
+	cfg.Servers = []string{scenarioDNS(t)}
+	cfg.Timeout, cfg.Attempts = 300*time.Millisecond, 1
+	c, err := resolve.New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
 
 // scenarioDNS starts the test zone's server once for the package's tests.
 func scenarioDNS(t testing.TB) string {

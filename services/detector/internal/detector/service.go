@@ -92,6 +92,10 @@ type Service struct {
 	// lookups runs the lookups the recipient stage awaits (DNS, DNSBL)
 	// and hands the answers back between polls.
 	lookups *asyncResolver
+	// assigned are the outcomes partitions this member owns: restored
+	// at once, not on their next record, so the lookups their changelog
+	// holds are asked again after a restart or an aborted transaction.
+	assigned map[int32]bool
 }
 
 // topicPartition names one input partition.
@@ -124,6 +128,7 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*Service, e
 		now:      time.Now,
 		parts:    map[topicPartition]*partitionState{},
 		rejected: map[string]bool{},
+		assigned: map[int32]bool{},
 	}
 
 	s.m = newServiceMetrics(reg, s.eventTimeLag)
@@ -225,6 +230,7 @@ func (s *Service) Run(ctx context.Context) error {
 		kgo.TransactionTimeout(transactionTimeout),
 		kgo.SessionTimeout(sessionTimeout),
 		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsAssigned(s.onAssigned),
 		kgo.OnPartitionsRevoked(s.onRevoked),
 		kgo.OnPartitionsLost(s.onLost),
 		kgo.RecordPartitioner(statePartitioner{topic: stateTopic, byKey: kgo.StickyKeyPartitioner(nil)}),
@@ -298,7 +304,7 @@ func (s *Service) consume(ctx context.Context, sess *kgo.GroupTransactSession, r
 		// A poll waits at most answerWait while lookups are out, so their
 		// answers are applied without waiting for the next record.
 		pctx, cancel := ctx, context.CancelFunc(func() {})
-		if s.lookups.Outstanding() > 0 {
+		if s.lookups.Outstanding() > 0 || len(s.unrestored()) > 0 {
 			pctx, cancel = context.WithTimeout(ctx, answerWait)
 		}
 		fetches := sess.PollRecords(pctx, maxPoll)
@@ -388,7 +394,7 @@ func (s *Service) ensureStateTopic(ctx context.Context, adm *kadm.Client) error 
 // handle runs one poll as one transaction.
 func (s *Service) handle(ctx context.Context, sess *kgo.GroupTransactSession, rcl *kgo.Client, fetches kgo.Fetches) error {
 	answers := s.lookups.Answers()
-	if fetches.NumRecords() == 0 && len(answers) == 0 {
+	if fetches.NumRecords() == 0 && len(answers) == 0 && len(s.unrestored()) == 0 {
 		return nil
 	}
 	start := time.Now()
@@ -488,10 +494,11 @@ func (s *Service) process(ctx context.Context, rcl *kgo.Client, fetches kgo.Fetc
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var (
-		recs []*kgo.Record
-		out  Output
-		st   = batchStats{rejected: map[string]int{}}
-		err  error
+		recs     []*kgo.Record
+		outcomes []event.Outcome
+		out      Output
+		st       = batchStats{rejected: map[string]int{}}
+		err      error
 	)
 	topics := s.cfg.Kafka.Topics
 	stateTopic := s.cfg.StateTopic()
@@ -503,6 +510,12 @@ func (s *Service) process(ctx context.Context, rcl *kgo.Client, fetches kgo.Fetc
 			}
 			recs = append(recs, rec)
 		})
+	}
+	// Owned outcomes partitions not restored yet (see assigned).
+	for _, p := range s.unrestoredLocked() {
+		if _, err := s.partitionOf(ctx, rcl, topics.Outcomes, p); err != nil {
+			return nil, nil, st, err
+		}
 	}
 	// Answers first: they belong to crossings of earlier polls.
 	if len(answers) > 0 {
@@ -537,8 +550,7 @@ func (s *Service) process(ctx context.Context, rcl *kgo.Client, fetches kgo.Fetc
 				}
 				if processed {
 					if o, ok := event.OutcomeOf(ev); ok {
-						// The recipient stage's input, in this transaction.
-						recs = append(recs, &kgo.Record{Topic: topics.Outcomes, Key: []byte(event.OutcomeKey(&o)), Value: event.AppendOutcome(nil, &o)})
+						outcomes = append(outcomes, o)
 					}
 				}
 			case topics.Outcomes:
@@ -576,6 +588,15 @@ func (s *Service) process(ctx context.Context, rcl *kgo.Client, fetches kgo.Fetc
 	})
 	if err != nil {
 		return nil, nil, st, err
+	}
+	// The recipient stage's input, in this transaction, in event-time
+	// order across the poll's partitions: the recipient stage sees one
+	// recipient's outcomes from several accounts (partitions) as close to
+	// the order they happened in as one poll allows.
+	slices.SortStableFunc(outcomes, func(a, b event.Outcome) int { return a.TS.Compare(b.TS) })
+	for i := range outcomes {
+		o := &outcomes[i]
+		recs = append(recs, &kgo.Record{Topic: topics.Outcomes, Key: []byte(event.OutcomeKey(o)), Value: event.AppendOutcome(nil, o)})
 	}
 	for i := range out.Verdicts {
 		v := &out.Verdicts[i]
@@ -764,13 +785,50 @@ func classify(err error) string {
 	return ReasonInvalid
 }
 
+func (s *Service) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range assigned[s.cfg.Kafka.Topics.Outcomes] {
+		s.assigned[p] = true
+	}
+}
+
+// unrestored lists the owned outcomes partitions without state.
+func (s *Service) unrestored() []int32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.unrestoredLocked()
+}
+
+func (s *Service) unrestoredLocked() []int32 {
+	var out []int32
+	for p := range s.assigned {
+		if _, ok := s.parts[topicPartition{s.cfg.Kafka.Topics.Outcomes, p}]; !ok {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// unassign forgets partitions this member no longer owns.
+func (s *Service) unassign(parts map[string][]int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range parts[s.cfg.Kafka.Topics.Outcomes] {
+		delete(s.assigned, p)
+	}
+}
+
 func (s *Service) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	s.unassign(revoked)
 	// The session aborts a transaction in progress; what was committed
 	// is in the changelog for the next owner.
 	s.drop(revoked, "revoked")
 }
 
 func (s *Service) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	s.unassign(lost)
 	s.drop(lost, "lost")
 }
 

@@ -75,6 +75,9 @@ func (r *noMX) Filter(in *Input) bool {
 
 func (r *noMX) Update(*Input, state.Record) {}
 
+// Stateless implements StatelessRule.
+func (r *noMX) Stateless() {}
+
 func (r *noMX) Threshold(in *Input, rec state.Record) (Crossing, bool) {
 	d := strings.TrimSuffix(rec.Key(), ".")
 	if ReservedDomain(d) {

@@ -188,6 +188,13 @@ type Awaiter interface {
 	Resolved(l Lookup, a Answer, rec state.Record) (Crossing, bool)
 }
 
+// StatelessRule is implemented (as a marker) by rules that declare no
+// slots: their Resolved reads nothing from the record, so an answer still
+// counts when the key's state was swept while it was awaited.
+type StatelessRule interface {
+	Stateless()
+}
+
 // Resolver starts lookups. Start must not block: the answer comes back
 // later through the processor's Resolve, called by whoever owns the
 // partition's goroutine (the service between polls, replay inline).
