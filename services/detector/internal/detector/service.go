@@ -39,6 +39,8 @@ const (
 	// drainTimeout is how long a batch in progress may still take to be
 	// produced and committed after shutdown begins.
 	drainTimeout = 10 * time.Second
+	// idleWait bounds a poll when no lookup is out.
+	idleWait = time.Second
 	// maxErrorLen bounds the error text put in a dead-letter header.
 	maxErrorLen = 512
 	// sessionTimeout: a member that stops heartbeating (kill -9) loses
@@ -302,11 +304,15 @@ func (s *Service) consume(ctx context.Context, sess *kgo.GroupTransactSession, r
 		"state_topic", s.cfg.StateTopic(), "transactional_id", s.TransactionalID(), "instance_id", s.cfg.State.InstanceID)
 	for {
 		// A poll waits at most answerWait while lookups are out, so their
-		// answers are applied without waiting for the next record.
-		pctx, cancel := ctx, context.CancelFunc(func() {})
+		// answers are applied without waiting for the next record, and at
+		// most idleWait otherwise, so partitions assigned during a poll
+		// are restored (and their awaited lookups asked again) even when
+		// no record comes for them.
+		wait := idleWait
 		if s.lookups.Outstanding() > 0 || len(s.unrestored()) > 0 {
-			pctx, cancel = context.WithTimeout(ctx, answerWait)
+			wait = answerWait
 		}
+		pctx, cancel := context.WithTimeout(ctx, wait)
 		fetches := sess.PollRecords(pctx, maxPoll)
 		cancel()
 		if fetches.IsClientClosed() || ctx.Err() != nil {
@@ -376,12 +382,26 @@ func (s *Service) ensureStateTopic(ctx context.Context, adm *kadm.Client) error 
 			return fmt.Errorf("create state topic %s: %w", topic, err)
 		}
 	}
-	td, err := adm.ListTopics(ctx, topic)
-	if err != nil {
-		return fmt.Errorf("describe %s: %w", topic, err)
+	// Another member may have created it a moment ago: its metadata can
+	// take a little while to show.
+	var d kadm.TopicDetail
+	ok := false
+	for try := 0; try < 20 && !ok; try++ {
+		if try > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+		td, err := adm.ListTopics(ctx, topic)
+		if err != nil {
+			return fmt.Errorf("describe %s: %w", topic, err)
+		}
+		d, ok = td[topic]
+		ok = ok && d.Err == nil && len(d.Partitions) > 0
 	}
-	d, ok := td[topic]
-	if !ok || d.Err != nil {
+	if !ok {
 		return fmt.Errorf("state topic %s missing (create it compacted with %d partitions, or set kafka.create_topics)", topic, want)
 	}
 	if len(d.Partitions) != want {
