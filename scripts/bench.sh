@@ -11,6 +11,11 @@ go test -run '^$' -bench 'BenchmarkPostfixCorpus|BenchmarkPendingMemory' -bencht
 go test -run '^$' -bench 'BenchmarkRules$' -benchtime "$BENCHTIME" -cpu 1 ./services/detector/internal/detector/ | tee -a "$out" >&2
 go test -run '^$' -bench 'BenchmarkRulesIdleMemory' -benchtime 1x -cpu 1 ./services/detector/internal/detector/ | tee -a "$out" >&2
 go test -run '^$' -bench 'BenchmarkEventDecode|BenchmarkEventEncode' -benchtime "$BENCHTIME" -cpu 1 ./pkg/event/ | tee -a "$out" >&2
+# Recipient stage: MX decisions against the in-process test DNS server, and
+# the latency the stage adds in `detector run` (kfake, or the real broker of
+# MXWARDEN_TEST_KAFKA_BROKERS).
+go test -run '^$' -bench 'BenchmarkMXVerdicts' -benchtime "$BENCHTIME" -cpu 1 ./services/detector/internal/resolve/ | tee -a "$out" >&2
+go test -run '^$' -bench 'BenchmarkRecipientStageLatency' -benchtime "${RECIPIENT_SAMPLES:-300}x" -cpu 1 ./services/detector/internal/detector/ | tee -a "$out" >&2
 
 # End to end (tools/mta): a real Postfix's maillog line -> ingest -> detector ->
 # enforcer over an in-process kfake broker -> REJECT from the policy server;
@@ -37,6 +42,9 @@ echo "  detector rules, 1M senders, Zipf keys:      $(fmt "$(metric 'BenchmarkRu
 echo "  detector state per idle sender:             $(fmt "$(metric BenchmarkRulesIdleMemory B/key)" B/key)   target <= 256 B/key"
 echo "  event decode (UnmarshalEvent, real events): $(fmt "$(metric 'BenchmarkEventDecode/UnmarshalEvent' events/s)" events/s)   (encoding/json: $(fmt "$(metric 'BenchmarkEventDecode/encoding_json' events/s)" events/s))"
 echo "  event encode (AppendEvent, real events):    $(fmt "$(metric 'BenchmarkEventEncode/AppendEvent' events/s)" events/s)   (encoding/json: $(fmt "$(metric 'BenchmarkEventEncode/encoding_json' events/s)" events/s))"
+echo "  no_mx MX decisions, cold cache (local DNS): $(fmt "$(metric 'BenchmarkMXVerdicts/cold' verdicts/s)" verdicts/s)"
+echo "  no_mx MX decisions, warm cache:             $(fmt "$(metric 'BenchmarkMXVerdicts/warm' verdicts/s)" verdicts/s)"
+echo "  recipient stage added latency (outcome -> ban): p50 $(fmt "$(metric BenchmarkRecipientStageLatency p50-ms)" ms), p99 $(fmt "$(metric BenchmarkRecipientStageLatency p99-ms)" ms)"
 e2e_p99=$(metric BenchmarkEndToEndReject p99-ms)
 if [ -n "$e2e_p99" ]; then
   e2e=$(printf 'p99 %.0f ms (p50 %.0f ms, %.0f samples)' "$e2e_p99" "$(metric BenchmarkEndToEndReject p50-ms)" "$(metric BenchmarkEndToEndReject samples)")

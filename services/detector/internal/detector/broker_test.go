@@ -58,6 +58,14 @@ func runChild(spec string) int {
 	return 0
 }
 
+// testBrokersEnv is the real broker of MXWARDEN_TEST_KAFKA_BROKERS, or nil.
+func testBrokersEnv() []string {
+	if b := os.Getenv("MXWARDEN_TEST_KAFKA_BROKERS"); b != "" {
+		return strings.Split(b, ",")
+	}
+	return nil
+}
+
 // testBrokers is the real broker of MXWARDEN_TEST_KAFKA_BROKERS (make
 // test starts one; required with CI=true), else an in-process kfake.
 func testBrokers(t *testing.T) []string {

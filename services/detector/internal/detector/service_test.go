@@ -25,7 +25,7 @@ import (
 	"github.com/mxwarden/mxwarden/services/detector/internal/rules"
 )
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
