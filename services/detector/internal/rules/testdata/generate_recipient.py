@@ -191,6 +191,13 @@ c.mail(2000, "news@shop.example", "buyer@mx-down.com", "no_host_try_again")
 c.mail(H + 1200, "news@shop.example", "buyer@mx-down.com", "sent")
 cases.append(c)
 
+c = Case("no_mx", "hostile_names", [],
+         "Domains no query may carry (a 64-byte label, a name over 253 bytes, an\nunderscore, an empty label, a hyphen at a label's edge, markup): refused\nbefore any query, counted in mxwarden_detector_dns_names_rejected_total,\nnever a verdict.")
+long = "abcdefghi." * 28 + "com"
+for i, d in enumerate(["x" * 64 + ".com", long, "under_score.com", "a..b.com", "-lead.com", "<b>.com", "xn--.com"]):
+    c.mail(300 + i * 60, "alice@law-office.example", f"someone@{d}", "no_host")
+cases.append(c)
+
 # --- false_blocklist_claim
 cfg = "rules:\n  false_blocklist_claim:\n    platform_ips: [1.2.3.6, 1.2.3.4, 1.2.3.5]\n    zones: [spamhaus=bl.dnsbl-test.net]\n"
 c = Case("false_blocklist_claim", "false_spamhaus_claim", ["false_blocklist_claim recipient_domain:misconfigured.com ban level=1"],
