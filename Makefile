@@ -52,6 +52,7 @@ check: ## gofmt and go vet
 	@out=$$(gofmt -l pkg services tools); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	go vet $(PKG)
 	cd tools && GOWORK=off go vet ./...
+	cd tools/deploy && GOWORK=off go vet ./...
 
 .PHONY: fmt
 fmt: ## gofmt every file
@@ -68,12 +69,14 @@ $(GOLANGCI):
 .PHONY: lint
 lint: check $(GOLANGCI) ## gofmt, vet, and golangci-lint (.golangci.yml: the project rules) in every module
 	@for m in $(MODULES) tools; do (cd $$m && $(GOLANGCI) run --config $(CURDIR)/.golangci.yml ./...) || exit 1; done
+	cd tools/deploy && $(GOLANGCI) run --config $(CURDIR)/.golangci.yml ./...
 
 .PHONY: tidy
 tidy: ## go work sync, then go mod tidy every module (so each go.sum is complete for GOWORK=off builds)
 	GOFLAGS=-mod=mod go work sync
 	@for m in $(MODULES); do (cd $$m && GOWORK=off GOFLAGS=-mod=mod go mod tidy) || exit 1; done
 	cd tools && GOWORK=off GOFLAGS=-mod=mod go mod tidy
+	cd tools/deploy && GOWORK=off GOFLAGS=-mod=mod go mod tidy
 
 .PHONY: bench
 bench: build ## print the performance figures of DESIGN.md's Targets
@@ -90,6 +93,10 @@ kafka-start: kafka-fetch ## start a real Kafka broker on 127.0.0.1:$(KAFKA_PORT)
 	scripts/kafka/broker.sh start $(KAFKA_PORT)
 kafka-stop: ## stop it
 	scripts/kafka/broker.sh stop $(KAFKA_PORT)
+
+.PHONY: deploy-gen
+deploy-gen: ## regenerate the PrometheusRule and Grafana dashboards from deploy/prometheus and tools/deploy/internal/gen
+	cd tools/deploy && GOWORK=off go run ./cmd/gen
 
 .PHONY: clean
 clean: ## remove bin/ and run/ (keeps .cache)

@@ -8,8 +8,46 @@ out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 
 go test -run '^$' -bench 'BenchmarkPostfixCorpus|BenchmarkPendingMemory' -benchtime "$BENCHTIME" -cpu 1 ./services/ingest/internal/parse/ | tee -a "$out" >&2
-go test -run '^$' -bench 'BenchmarkRules$' -benchtime "$BENCHTIME" -cpu 1 ./services/detector/internal/detector/ | tee -a "$out" >&2
-go test -run '^$' -bench 'BenchmarkRulesIdleMemory' -benchtime 1x -cpu 1 ./services/detector/internal/detector/ | tee -a "$out" >&2
+
+# ingest parse as a process over a day of a shared host (dayLog in
+# services/ingest/internal/parse/daylog_test.go: 370k lines, submission with
+# SASL, subjects logged, many recipients per message, long bounce texts),
+# events encoded and written to /dev/null, on one core (taskset, GOMAXPROCS=1),
+# best of 3; next to it, in the same run, a bare bufio.Scanner pass over the
+# same file.
+daylog=$(mktemp --suffix=.log)
+trap 'rm -f "$out" "$daylog"' EXIT
+MXWARDEN_DAYLOG_OUT=$daylog go test -count=1 -run '^TestWriteDayLog$' ./services/ingest/internal/parse/ >&2
+daylog_lines=$(wc -l <"$daylog")
+MXWARDEN_DAYLOG=$daylog go test -run '^$' -bench 'BenchmarkBareScan' -benchtime 10x -cpu 1 ./services/ingest/internal/parse/ | tee -a "$out" >&2
+pin=(env GOMAXPROCS=1)
+if command -v taskset >/dev/null; then pin=(taskset -c 0 env GOMAXPROCS=1); fi
+best_wall="" best_cpu=""
+for _ in 1 2 3; do
+  t=$( { TIMEFORMAT='%R %U %S'; time "${pin[@]}" bin/ingest parse --quiet --host bench "$daylog" >/dev/null 2>&1; } 2>&1 )
+  read -r wall user sys <<<"$t"
+  cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')
+  if [ -z "$best_wall" ] || awk -v a="$wall" -v b="$best_wall" 'BEGIN { exit !(a < b) }'; then best_wall=$wall; fi
+  if [ -z "$best_cpu" ] || awk -v a="$cpu" -v b="$best_cpu" 'BEGIN { exit !(a < b) }'; then best_cpu=$cpu; fi
+done
+proc_rate=$(awk -v n="$daylog_lines" -v t="$best_wall" 'BEGIN { printf "%.0f", n / t }')
+proc_cpu_rate=$(awk -v n="$daylog_lines" -v t="$best_cpu" 'BEGIN { printf "%.0f", n / (t > 0 ? t : 0.001) }')
+echo "BenchmarkIngestParseProcess $daylog_lines lines $best_wall s-wall $best_cpu s-cpu $proc_rate lines/s $proc_cpu_rate lines/cpu-s" | tee -a "$out" >&2
+go test -run '^$' -bench 'BenchmarkRules$|BenchmarkRulesDecode$' -benchtime "$BENCHTIME" -cpu 1 ./services/detector/internal/detector/ | tee -a "$out" >&2
+go test -run '^$' -bench 'BenchmarkRulesIdleMemory|BenchmarkRestore$' -benchtime 1x -cpu 1 ./services/detector/internal/detector/ | tee -a "$out" >&2
+# detector as a process: `detector replay` over 1M events, and `detector run`
+# end to end (exactly-once transactions) against a real Apache Kafka broker,
+# started here when a JDK and Maven are present (port BENCH_KAFKA_PORT).
+if [ -z "${MXWARDEN_BIN_DIR:-}" ] && [ -x bin/detector ]; then export MXWARDEN_BIN_DIR=$PWD/bin; fi
+BENCH_KAFKA_PORT=${BENCH_KAFKA_PORT:-19193}
+bench_broker=
+if [ -z "${MXWARDEN_TEST_KAFKA_BROKERS:-}" ] && scripts/kafka/broker.sh available; then
+  scripts/kafka/broker.sh fetch
+  MXWARDEN_TEST_KAFKA_BROKERS=$(scripts/kafka/broker.sh start "$BENCH_KAFKA_PORT") && bench_broker=$BENCH_KAFKA_PORT
+  export MXWARDEN_TEST_KAFKA_BROKERS
+fi
+(cd tools && GOWORK=off go test -run '^$' -bench 'BenchmarkDetector' -benchtime 1x ./e2e/) 2>&1 | tee -a "$out" >&2 || true
+if [ -n "$bench_broker" ]; then scripts/kafka/broker.sh stop "$bench_broker" || true; fi
 go test -run '^$' -bench 'BenchmarkEventDecode|BenchmarkEventEncode' -benchtime "$BENCHTIME" -cpu 1 ./pkg/event/ | tee -a "$out" >&2
 # Recipient stage: MX decisions against the in-process test DNS server, and
 # the latency the stage adds in `detector run` (kfake, or the real broker of
@@ -29,6 +67,10 @@ fi
 e2e_rc=0
 (cd tools && GOWORK=off go test -v -run '^$' -bench 'BenchmarkEndToEndReject$' -benchtime "${E2E_SAMPLES}x" ./mta/) 2>&1 | tee -a "$out" >&2 || e2e_rc=$?
 
+# Enforcer sizing (tools/e2e): resident memory per ban and catch-up rate of
+# the whole enforcer process reading a bans topic of MXWARDEN_BENCH_BANS bans.
+(cd tools && GOWORK=off go test -run '^$' -bench 'BenchmarkEnforcerMemoryPerBan$' -benchtime 1x ./e2e/) 2>&1 | tee -a "$out" >&2 || true
+
 # metric <benchmark regexp> <unit>: the value reported for that unit.
 metric() { awk -v b="$1" -v u="$2" '$1 ~ b { for (i = 2; i <= NF; i++) if ($i == u) { print $(i-1); exit } }' "$out"; }
 fmt() { if [ -n "$1" ]; then printf '%s %s' "$1" "$2"; else printf 'n/a (benchmark missing)'; fi; }
@@ -37,11 +79,25 @@ echo "mxwarden benchmarks (one core, $(go env GOARCH), $(nproc) CPUs on this mac
 echo "  ingest parse+join (Postfix corpus lines):    $(fmt "$(metric 'BenchmarkPostfixCorpus/postfix' lines/s)" lines/s)   target >= 2000000 lines/s"
 echo "  ingest parse+join (whole mixed logs):       $(fmt "$(metric 'BenchmarkPostfixCorpus/all' lines/s)" lines/s)"
 echo "  ingest memory per in-flight message:        $(fmt "$(metric BenchmarkPendingMemory B/msg)" B/msg)"
-echo "  detector rules, 1M senders, uniform keys:   $(fmt "$(metric 'BenchmarkRules/uniform' events/s)" events/s)   target >= 1000000 events/s"
-echo "  detector rules, 1M senders, Zipf keys:      $(fmt "$(metric 'BenchmarkRules/zipf' events/s)" events/s)"
-echo "  detector state per idle sender:             $(fmt "$(metric BenchmarkRulesIdleMemory B/key)" B/key)   target <= 256 B/key"
+scan_rate=$(metric BenchmarkBareScan lines/s)
+echo "  ingest parse, whole process (${daylog_lines}-line day log, output included): $(fmt "$proc_rate" lines/s) wall ($(fmt "$proc_cpu_rate" lines) per CPU-second)   target >= 3000000 lines/s"
+echo "  bare bufio.Scanner pass over the same file:  $(fmt "$scan_rate" lines/s)   process/scan ratio $(awk -v a="$proc_rate" -v b="$scan_rate" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }')"
+echo "  detector rules, 1M senders, uniform keys:   $(fmt "$(metric 'BenchmarkRules/uniform' events/s)" events/s) ($(fmt "$(metric 'BenchmarkRules/uniform' events/cpu-s)" events/cpu-s))   target >= 1000000 events/s"
+echo "  detector rules, 1M senders, Zipf keys:      $(fmt "$(metric 'BenchmarkRules/zipf' events/s)" events/s) ($(fmt "$(metric 'BenchmarkRules/zipf' events/cpu-s)" events/cpu-s))"
+echo "  detector decode+rules, uniform keys:        $(fmt "$(metric 'BenchmarkRulesDecode/uniform' events/s)" events/s) ($(fmt "$(metric 'BenchmarkRulesDecode/uniform' events/cpu-s)" events/cpu-s))   target >= 1000000 events/s"
+echo "  detector decode+rules, Zipf keys:           $(fmt "$(metric 'BenchmarkRulesDecode/zipf' events/s)" events/s) ($(fmt "$(metric 'BenchmarkRulesDecode/zipf' events/cpu-s)" events/cpu-s))"
+echo "  detector state per idle sender:             $(fmt "$(metric 'BenchmarkRulesIdleMemory/sent' B/key)" B/key)   target <= 256 B/key"
+echo "  detector state per sender with a bounce:    $(fmt "$(metric 'BenchmarkRulesIdleMemory/user_unknown' B/key)" B/key)"
+echo "  detector state per active sender:           $(fmt "$(metric 'BenchmarkRulesIdleMemory/active' B/key)" B/key)   target <= 1024 B/key"
+echo "  detector restore of 1M senders' state:      $(fmt "$(metric 'BenchmarkRestore' s/restore)" s) ($(fmt "$(metric 'BenchmarkRestore' records)" records), in process)   target <= 5 s"
+echo "  detector replay process, 1M events:         $(fmt "$(metric 'BenchmarkDetectorReplayProcess' events/s)" events/s) ($(fmt "$(metric 'BenchmarkDetectorReplayProcess' events/cpu-s)" events/cpu-s))"
+svc=$(metric 'BenchmarkDetectorService' events/s)
+if [ -n "$svc" ]; then svc="$svc events/s"; else svc="n/a (needs a real broker: java >= 17 and mvn)"; fi
+echo "  detector run end to end, exactly-once:      $svc"
 echo "  event decode (UnmarshalEvent, real events): $(fmt "$(metric 'BenchmarkEventDecode/UnmarshalEvent' events/s)" events/s)   (encoding/json: $(fmt "$(metric 'BenchmarkEventDecode/encoding_json' events/s)" events/s))"
 echo "  event encode (AppendEvent, real events):    $(fmt "$(metric 'BenchmarkEventEncode/AppendEvent' events/s)" events/s)   (encoding/json: $(fmt "$(metric 'BenchmarkEventEncode/encoding_json' events/s)" events/s))"
+echo "  enforcer memory per ban (process RSS):       $(fmt "$(metric BenchmarkEnforcerMemoryPerBan B/ban)" B/ban) ($(fmt "$(metric BenchmarkEnforcerMemoryPerBan MiB-rss)" MiB) with $(fmt "$(metric BenchmarkEnforcerMemoryPerBan bans)" bans))"
+echo "  enforcer catch-up at start:                 $(fmt "$(metric BenchmarkEnforcerMemoryPerBan bans/s-catchup)" bans/s)"
 echo "  no_mx MX decisions, cold cache (local DNS): $(fmt "$(metric 'BenchmarkMXVerdicts/cold' verdicts/s)" verdicts/s)"
 echo "  no_mx MX decisions, warm cache:             $(fmt "$(metric 'BenchmarkMXVerdicts/warm' verdicts/s)" verdicts/s)"
 echo "  recipient stage added latency (outcome -> ban): p50 $(fmt "$(metric BenchmarkRecipientStageLatency p50-ms)" ms), p99 $(fmt "$(metric BenchmarkRecipientStageLatency p99-ms)" ms)"

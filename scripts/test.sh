@@ -27,6 +27,17 @@ else
   echo "test: not root, so scripts/mta/setup.sh was not run; the real-MTA tests skip if postfix/exim are missing"
 fi
 
+# promtool for the alert-rule unit tests (tools/deploy): Debian's prometheus
+# package unpacked into .cache (scripts/prometheus/setup.sh).
+if PROMTOOL=$(scripts/prometheus/setup.sh); then
+  export PROMTOOL
+elif [ "${CI:-}" = "true" ]; then
+  echo "test: CI=true but scripts/prometheus/setup.sh could not provide promtool" >&2
+  exit 1
+else
+  echo "test: no promtool (scripts/prometheus/setup.sh failed); the alert-rule tests will skip"
+fi
+
 if scripts/kafka/broker.sh available; then
   scripts/kafka/broker.sh fetch
   MXWARDEN_TEST_KAFKA_BROKERS=$(scripts/kafka/broker.sh start "$KAFKA_PORT")
@@ -47,3 +58,6 @@ go test $FLAGS -run "$TESTS" "${pkgs[@]}"
 go test -count=1 -run 'TestCorpusCoverage' -v ./services/ingest/internal/parse/ | grep -vE '^=== (RUN|PAUSE|CONT)'
 # The end-to-end tests run verbosely so the log shows which brokers they used.
 (cd tools && GOWORK=off go test $FLAGS -v -run "$TESTS" ./...)
+# Deployment checks (tools/deploy, its own module): kustomize renders every
+# overlay, objects decode strictly against their schemas, Dockerfiles, promtool.
+(cd tools/deploy && GOWORK=off go test $FLAGS -v -run "$TESTS" ./...)

@@ -10,15 +10,16 @@ import (
 	"github.com/mxwarden/mxwarden/tools/internal/testbin"
 )
 
-// The configuration shipped in deploy/k8s must be accepted by the services
-// it is for (unknown keys and invalid values are errors), and every
-// resource a kustomization names must exist.
+// The configuration shipped in deploy/k8s/base must be accepted by the
+// services it is for (unknown keys and invalid values are errors), and
+// every resource a kustomization names must exist. tools/deploy renders
+// the overlays and checks every ConfigMap they ship the same way.
 func TestDeployManifests(t *testing.T) {
 	bin := binaries(t)
 	root := testbin.RepoRoot()
 	for _, svc := range []string{"ingest", "detector", "enforcer"} {
 		t.Run(svc, func(t *testing.T) {
-			cm, err := os.ReadFile(filepath.Join(root, "deploy", "k8s", svc, "configmap.yaml"))
+			cm, err := os.ReadFile(filepath.Join(root, "deploy", "k8s", "base", svc, "configmap.yaml"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -29,7 +30,7 @@ func TestDeployManifests(t *testing.T) {
 			}
 			out, err := exec.Command(filepath.Join(bin, svc), "check", "--config", file).CombinedOutput()
 			if err != nil {
-				t.Fatalf("%s check rejects deploy/k8s/%s/configmap.yaml: %v\n%s", svc, svc, err, out)
+				t.Fatalf("%s check rejects deploy/k8s/base/%s/configmap.yaml: %v\n%s", svc, svc, err, out)
 			}
 		})
 	}
@@ -40,7 +41,7 @@ func TestDeployManifests(t *testing.T) {
 			t.Fatalf("enforcer check rejects enforcer.example.yaml: %v\n%s", err, out)
 		}
 	})
-	for _, dir := range []string{"", "ingest", "detector", "enforcer"} {
+	for _, dir := range []string{"base", "base/ingest", "base/detector", "base/enforcer"} {
 		k, err := os.ReadFile(filepath.Join(root, "deploy", "k8s", dir, "kustomization.yaml"))
 		if err != nil {
 			t.Fatal(err)

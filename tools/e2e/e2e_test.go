@@ -210,7 +210,7 @@ func (s *syncBuf) String() string {
 
 // start runs a service until ctx ends; its stderr goes to dir/<name>.log,
 // and is shown when the test fails.
-func start(ctx context.Context, t *testing.T, wg *sync.WaitGroup, dir, name, path string, args ...string) *syncBuf {
+func start(ctx context.Context, t testing.TB, wg *sync.WaitGroup, dir, name, path string, args ...string) *syncBuf {
 	t.Helper()
 	out := &syncBuf{}
 	logPath := filepath.Join(dir, name+".log")
@@ -260,7 +260,7 @@ func tail(s string, n int) string {
 	return s
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -271,4 +271,4 @@ func freeAddr(t *testing.T) string {
 }
 
 // binaries returns the directory holding ingest, detector and enforcer.
-func binaries(t *testing.T) string { return testbin.Dir(t) }
+func binaries(t testing.TB) string { return testbin.Dir(t) }

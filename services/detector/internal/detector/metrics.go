@@ -11,6 +11,7 @@ const (
 	ReasonInvalid = "invalid" // decoded but failed event validation
 	ReasonVersion = "version" // schema version newer than this build
 	ReasonFuture  = "future"  // event time beyond max_future_skew
+	ReasonLate    = "late"    // event time older than every window (plus DedupSlack) behind the partition's newest
 )
 
 type serviceMetrics struct {
@@ -76,7 +77,7 @@ func newServiceMetrics(reg prometheus.Registerer, lag func() float64) *serviceMe
 		}, []string{"rule"}),
 		rejected: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "mxwarden_detector_records_rejected_total",
-			Help: "Event records dead-lettered, by reason (decode, invalid, version, future).",
+			Help: "Event records dead-lettered, by reason (decode, invalid, version, future, late).",
 		}, []string{"reason"}),
 		late: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "mxwarden_detector_events_late_total",
@@ -92,7 +93,7 @@ func newServiceMetrics(reg prometheus.Registerer, lag func() float64) *serviceMe
 		}),
 		commitErrors: f.NewCounter(prometheus.CounterOpts{
 			Name: "mxwarden_detector_commit_errors_total",
-			Help: "Offset commits that failed (the next commit covers their offsets).",
+			Help: "Transactions (outputs, changelog and offsets of one poll) that failed to commit; their records are processed again.",
 		}),
 		eventTimeLag: f.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "mxwarden_detector_event_time_lag_seconds",
@@ -133,7 +134,7 @@ func newServiceMetrics(reg prometheus.Registerer, lag func() float64) *serviceMe
 		Name: "mxwarden_detector_allowlist_rejected_total",
 		Help: "Allowlist topic records that did not decode or validate, skipped.",
 	})
-	for _, r := range []string{ReasonDecode, ReasonInvalid, ReasonVersion, ReasonFuture} {
+	for _, r := range []string{ReasonDecode, ReasonInvalid, ReasonVersion, ReasonFuture, ReasonLate} {
 		m.rejected.WithLabelValues(r)
 	}
 	return m

@@ -66,9 +66,10 @@ func (p *Processor) Flush(emit func(key, val []byte)) int {
 
 // RestoreStats describe a restore.
 type RestoreStats struct {
-	Records   int // changelog records read
-	Keys      int // keys in the tables afterwards
-	Discarded int // records that did not decode (another layout, corruption): skipped
+	Records   int   // changelog records read
+	Keys      int   // keys in the tables afterwards
+	Discarded int   // records that did not decode (another layout, corruption): skipped
+	From, To  int64 // changelog offsets read: [From, To)
 }
 
 // Restore takes one changelog record (Flush's output, oldest first); call

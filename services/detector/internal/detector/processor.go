@@ -76,10 +76,12 @@ type Processor struct {
 	now       func() time.Time
 	maxFuture time.Duration
 	horizon   time.Time
+	maxLate   time.Duration // longest window plus DedupSlack
 	watermark time.Time
 	persist   bool
 
-	restoredMeta []byte // see Restore
+	restoredMeta []byte      // see Restore
+	in           rules.Input // the input being processed
 	dirtyPending map[pendingKey]struct{}
 }
 
@@ -194,6 +196,7 @@ func NewProcessor(cfg Config, stage rules.Stage, opts Options) (*Processor, erro
 			p.tables[i] = state.NewTable(l, opts.Persist)
 		}
 	}
+	p.maxLate = maxWindow + DedupSlack
 	if cfg.Dedup.MaxIDs > 0 && stage == rules.StageSender {
 		if p.seen, err = dedup.New(cfg.Dedup.MaxIDs, maxWindow+DedupSlack); err != nil {
 			return nil, err
@@ -216,8 +219,10 @@ func (p *Processor) Watermark() time.Time { return p.watermark }
 
 // Process runs ev through the stage's rules and appends the verdicts and
 // bans they make to out. It returns false, changing nothing, for a repeat
-// of an event already processed (same non-empty id), and ErrFutureEvent
-// (changing nothing either) for an event too far ahead of the wall clock.
+// of an event already processed (same non-empty id); ErrFutureEvent for an
+// event too far ahead of the wall clock and ErrLateEvent for one more than
+// the longest window plus DedupSlack behind the watermark (changing
+// nothing either).
 func (p *Processor) Process(ev *event.DeliveryEvent, out *Output) (bool, error) {
 	if p.maxFuture > 0 && ev.TS.After(p.horizon) {
 		// now only moves forward, so the horizon computed at the last
@@ -227,18 +232,29 @@ func (p *Processor) Process(ev *event.DeliveryEvent, out *Output) (bool, error) 
 			return false, fmt.Errorf("%w: %s is more than %s ahead of the clock", ErrFutureEvent, ev.TS.UTC().Format(time.RFC3339), p.maxFuture)
 		}
 	}
+	if !p.watermark.IsZero() && ev.TS.Before(p.watermark.Add(-p.maxLate)) {
+		// Late for every window, and older than any id deduplication
+		// still remembers: it could change nothing, so it is refused
+		// (dead-lettered as "late") rather than dropped unseen.
+		return false, fmt.Errorf("%w: %s is more than %s behind the partition's newest event (%s)", ErrLateEvent,
+			ev.TS.UTC().Format(time.RFC3339), p.maxLate, p.watermark.UTC().Format(time.RFC3339))
+	}
 	if p.seen != nil && p.seen.Seen(ev.ID, ev.TS) {
 		return false, nil
 	}
-	in := rules.Input{Event: ev}
-	p.input(&in, out)
+	// One Input reused: rules get a pointer to it, which would otherwise
+	// cost an allocation per event.
+	p.in = rules.Input{Event: ev}
+	p.input(&p.in, out)
+	p.in.Event = nil
 	return true, nil
 }
 
 // ProcessQueue runs a queue sample through the stage's rules.
 func (p *Processor) ProcessQueue(q *event.QueueSample, out *Output) {
-	in := rules.Input{Queue: q}
-	p.input(&in, out)
+	p.in = rules.Input{Queue: q}
+	p.input(&p.in, out)
+	p.in.Queue = nil
 }
 
 func (p *Processor) input(in *rules.Input, out *Output) {

@@ -83,6 +83,7 @@ type Service struct {
 	codes    []string     // the enabled rules' codes
 	allow    *Allow
 	kinds    []event.SubjectKind // key kinds with state
+	base     []kgo.Opt           // the shared client options, for restore clients
 
 	mu       sync.Mutex // guards parts, stateBase and rejected
 	parts    map[topicPartition]*partitionState
@@ -217,6 +218,7 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("kafka options: %w", err)
 	}
 	stateTopic := s.cfg.StateTopic()
+	s.base = base
 	opts := append(slices.Clip(base),
 		kafka.Metrics(s.reg, "mxwarden_detector"),
 		kgo.ConsumerGroup(s.cfg.Group),
@@ -244,9 +246,10 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}
-	// The restore client reads changelog partitions; markers are kept so
-	// the last stable offset is always reached.
-	rcl, err := kgo.NewClient(append(slices.Clip(base), kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())...)
+	// The restore client lists changelog offsets; each restore reads its
+	// partition with a client of its own, keeping markers so the last
+	// stable offset is always reached.
+	rcl, err := kgo.NewClient(slices.Clip(base)...)
 	if err != nil {
 		sess.Close()
 		return fmt.Errorf("kafka restore client: %w", err)
@@ -382,27 +385,25 @@ func (s *Service) ensureStateTopic(ctx context.Context, adm *kadm.Client) error 
 			return fmt.Errorf("create state topic %s: %w", topic, err)
 		}
 	}
-	// Another member may have created it a moment ago: its metadata can
-	// take a little while to show.
+	// A topic just created takes a moment to show in the metadata.
 	var d kadm.TopicDetail
-	ok := false
-	for try := 0; try < 20 && !ok; try++ {
-		if try > 0 {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(250 * time.Millisecond):
-			}
-		}
+	for try := 0; ; try++ {
 		td, err := adm.ListTopics(ctx, topic)
 		if err != nil {
 			return fmt.Errorf("describe %s: %w", topic, err)
 		}
-		d, ok = td[topic]
-		ok = ok && d.Err == nil && len(d.Partitions) > 0
-	}
-	if !ok {
-		return fmt.Errorf("state topic %s missing (create it compacted with %d partitions, or set kafka.create_topics)", topic, want)
+		var ok bool
+		if d, ok = td[topic]; ok && d.Err == nil && len(d.Partitions) > 0 {
+			break
+		}
+		if try == 50 {
+			return fmt.Errorf("state topic %s missing (create it compacted with %d partitions, or set kafka.create_topics)", topic, want)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 	if len(d.Partitions) != want {
 		return fmt.Errorf("state topic %s has %d partitions, %s, %s and %s have %d together: they must match",
@@ -450,6 +451,9 @@ func (s *Service) handle(ctx context.Context, sess *kgo.GroupTransactSession, rc
 		try = kgo.TryAbort
 	}
 	committed, err := sess.End(dctx, try)
+	if err != nil {
+		s.m.commitErrors.Inc()
+	}
 	if !committed {
 		// The state moved on with records that did not commit: forget it.
 		// The session rewound to the committed offsets, and each partition
@@ -665,14 +669,14 @@ func (s *Service) partitionOf(ctx context.Context, rcl *kgo.Client, topic string
 	}
 	if rcl != nil {
 		start := time.Now()
-		st, err := restorePartition(ctx, rcl, s.cfg.StateTopic(), s.stateBase[topic]+p, proc)
+		st, err := restorePartition(ctx, kadm.NewClient(rcl), s.base, s.cfg.StateTopic(), s.stateBase[topic]+p, proc)
 		if err != nil {
 			return nil, fmt.Errorf("restore partition %d: %w", p, err)
 		}
 		d := time.Since(start)
 		s.m.restoreDuration.Observe(d.Seconds())
 		s.m.restoreDiscarded.Add(float64(st.Discarded))
-		s.logger.Info("partition state restored", "topic", topic, "partition", p, "records", st.Records, "keys", st.Keys,
+		s.logger.Info("partition state restored", "topic", topic, "partition", p, "from", st.From, "to", st.To, "records", st.Records, "keys", st.Keys,
 			"discarded", st.Discarded, "watermark", proc.Watermark(), "duration", d)
 	}
 	ps := &partitionState{stage: stage, proc: proc, seen: map[string]RuleStats{}}
@@ -681,28 +685,63 @@ func (s *Service) partitionOf(ctx context.Context, rcl *kgo.Client, topic string
 }
 
 // restorePartition reads partition p of the changelog from its start to
-// its last stable offset into proc.
-func restorePartition(ctx context.Context, rcl *kgo.Client, topic string, p int32, proc *Processor) (RestoreStats, error) {
+// its end into proc. It first waits until no transaction is open on the
+// partition (last stable offset = high watermark): the changelog has one
+// writer at a time, the partition's owner, and a transaction that ended
+// (our own aborted one, or a dead owner's, which the broker aborts after
+// its transaction timeout or when its transactional id is reused) may
+// have its markers written a moment later. Reading only up to a lagging
+// last stable offset would drop the newest committed state.
+func restorePartition(ctx context.Context, adm *kadm.Client, base []kgo.Opt, topic string, p int32, proc *Processor) (RestoreStats, error) {
 	var st RestoreStats
-	adm := kadm.NewClient(rcl)
-	starts, err := adm.ListStartOffsets(ctx, topic)
-	if err != nil {
-		return st, err
+	var so, eo kadm.ListedOffset
+	deadline := time.Now().Add(2*transactionTimeout + 10*time.Second)
+	for {
+		starts, err := adm.ListStartOffsets(ctx, topic)
+		if err != nil {
+			return st, err
+		}
+		stable, err := adm.ListCommittedOffsets(ctx, topic) // last stable offsets
+		if err != nil {
+			return st, err
+		}
+		ends, err := adm.ListEndOffsets(ctx, topic)
+		if err != nil {
+			return st, err
+		}
+		var ok1, ok2, ok3 bool
+		var lso kadm.ListedOffset
+		so, ok1 = starts.Lookup(topic, p)
+		lso, ok2 = stable.Lookup(topic, p)
+		eo, ok3 = ends.Lookup(topic, p)
+		if !ok1 || !ok2 || !ok3 || so.Err != nil || lso.Err != nil || eo.Err != nil {
+			return st, fmt.Errorf("list offsets of %s/%d: %w", topic, p, errors.Join(so.Err, lso.Err, eo.Err))
+		}
+		if lso.Offset >= eo.Offset {
+			break
+		}
+		if time.Now().After(deadline) {
+			return st, fmt.Errorf("%s/%d: a transaction stays open (last stable offset %d, end %d)", topic, p, lso.Offset, eo.Offset)
+		}
+		select {
+		case <-ctx.Done():
+			return st, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
-	ends, err := adm.ListCommittedOffsets(ctx, topic) // last stable offsets
-	if err != nil {
-		return st, err
-	}
-	so, ok1 := starts.Lookup(topic, p)
-	eo, ok2 := ends.Lookup(topic, p)
-	if !ok1 || !ok2 || so.Err != nil || eo.Err != nil {
-		return st, fmt.Errorf("list offsets of %s/%d: %v %v", topic, p, so.Err, eo.Err)
-	}
+	st.From, st.To = so.Offset, eo.Offset
 	if eo.Offset > so.Offset {
-		rcl.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().At(so.Offset)}})
-		defer rcl.RemoveConsumePartitions(map[string][]int32{topic: {p}})
+		// A client of its own per restore: re-adding a partition to a
+		// client that consumed it before does not reliably rewind it.
+		cl, err := kgo.NewClient(append(slices.Clip(base),
+			kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords(),
+			kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().At(so.Offset)}}))...)
+		if err != nil {
+			return st, err
+		}
+		defer cl.Close()
 		for done := false; !done; {
-			fs := rcl.PollFetches(ctx)
+			fs := cl.PollFetches(ctx)
 			if err := ctx.Err(); err != nil {
 				return st, err
 			}
@@ -729,7 +768,7 @@ func restorePartition(ctx context.Context, rcl *kgo.Client, topic string, p int3
 			})
 		}
 	}
-	err = proc.FinishRestore(&st)
+	err := proc.FinishRestore(&st)
 	return st, err
 }
 
@@ -799,6 +838,8 @@ func classify(err error) string {
 		return ReasonVersion
 	case errors.Is(err, ErrFutureEvent):
 		return ReasonFuture
+	case errors.Is(err, ErrLateEvent):
+		return ReasonLate
 	case errors.Is(err, event.ErrDecode):
 		return ReasonDecode
 	}

@@ -542,3 +542,92 @@ func TestRunRestore(t *testing.T) {
 		t.Fatalf("bans after a restart:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestRunKafkaHostile: hostile and broken records among real traffic are
+// counted by reason and dead-lettered, repeats are counted as duplicates,
+// and the bans are exactly those of the clean traffic alone.
+func TestRunKafkaHostile(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	cfg := Default()
+	cfg.Kafka.Brokers = cluster.ListenAddrs()
+	cfg.Kafka.Partitions = 3
+	cfg.HTTP.Addr = ""
+	svc, err := New(cfg, testLogger(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.now = fixedNow
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(cfg.Kafka.Brokers...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := kafka.EnsureTopics(ctx, cl, cfg.Kafka); err != nil {
+		t.Fatal(err)
+	}
+	clean := eventRecords(t, cfg.Kafka.Topics.Events, hammerEvents)
+	recs := slices.Clone(clean)
+	for _, h := range hostileRecords {
+		recs = append(recs, &kgo.Record{Topic: cfg.Kafka.Topics.Events, Key: []byte("hostile"), Value: []byte(h)})
+	}
+	// A repeated id, and ten clean records redelivered (new records: a
+	// record is produced once).
+	recs = append(recs, &kgo.Record{Topic: cfg.Kafka.Topics.Events, Key: []byte("hostile"), Value: []byte(hostileRecords[len(hostileRecords)-1])})
+	for _, r := range clean[:10] {
+		recs = append(recs, &kgo.Record{Topic: r.Topic, Key: r.Key, Value: r.Value})
+	}
+	if err := cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		err := svc.Run(ctx)
+		if ctx.Err() == nil {
+			t.Errorf("Run stopped: %v", err)
+			cancel()
+		}
+		errc <- err
+	}()
+	waitCommitted(ctx, t, kadm.NewClient(cl), cfg)
+	cancel()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	// h10 (an undocumented reason) is processed: it is no "user unknown".
+	want := map[string]float64{ReasonVersion: 1, ReasonInvalid: 4, ReasonFuture: 1, ReasonLate: 2, ReasonDecode: 1}
+	total := 0.0
+	for r, n := range want {
+		if got := testutil.ToFloat64(svc.m.rejected.WithLabelValues(r)); got != n {
+			t.Errorf("rejected{%s} = %v, want %v", r, got, n)
+		}
+		total += n
+	}
+	if got := testutil.ToFloat64(svc.m.duplicates); got != 11 {
+		t.Errorf("duplicates %v, want 11", got)
+	}
+	rctx, rcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer rcancel()
+	dl := readCommitted(rctx, t, cfg.Kafka.Brokers, cfg.Kafka.Topics.DeadLetter)
+	if float64(len(dl)) != total {
+		t.Errorf("%d dead letters, want %v", len(dl), total)
+	}
+	for _, r := range dl {
+		if len(r.Headers) < 3 {
+			t.Errorf("dead letter without its headers: %v", r.Headers)
+		}
+	}
+	var got []string
+	for _, r := range readCommitted(rctx, t, cfg.Kafka.Brokers, cfg.Kafka.Topics.Bans) {
+		got = append(got, string(r.Value))
+	}
+	wantBans, _, _ := replayBytes(t, cfg, ReplayOptions{Inputs: []string{hammerEvents}, Bans: true})
+	if strings.Join(got, "\n") != strings.TrimSpace(wantBans) {
+		t.Fatalf("bans with hostile input:\n%s\nwant\n%s", strings.Join(got, "\n"), wantBans)
+	}
+}

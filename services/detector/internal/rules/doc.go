@@ -31,7 +31,10 @@
 //     means nothing fires) and the goldens, written by
 //     `go test ./internal/detector -run TestScenarios -update` (review the
 //     diff). At least one case that fires and one look-alike that must not.
-//     Adding a case needs no Go.
+//     A case may keep the log lines its events came from (maillog, Postfix or
+//     Exim): events.jsonl is then `ingest parse --host mx1 maillog`, and
+//     tools/e2e TestScenarioLogs checks that it stays so. Adding a case
+//     needs no Go.
 //
 //  4. The rule's rows in README.md (what it catches, lets through, and why
 //     its defaults are what they are) and in services/detector/README.md.

@@ -80,7 +80,7 @@ func (t *Table) Put(key string, val []byte) error {
 		t.idx.remove(h, i)
 		*t.slot(i) = slot{last: freeSlot}
 		t.free = append(t.free, i)
-		return fmt.Errorf("%w: key %q: %v", ErrCorrupt, key, err)
+		return fmt.Errorf("%w: key %q: %w", ErrCorrupt, key, err)
 	}
 	return nil
 }

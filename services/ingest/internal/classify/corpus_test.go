@@ -22,15 +22,18 @@ func sharedCorpus(t testing.TB) string { return corpus.Dir(t) }
 // time out, "rejected" for a refused envelope sender); those accept more
 // than one of ours. The first entry is the natural counterpart.
 var sisimaiMap = map[string][]Reason{
-	"authfailure":     {AuthFailure},
-	"badreputation":   {Blocklisted, RateLimited},
-	"blocked":         {Blocklisted, Policy},
-	"contenterror":    {Policy, SpamContent},
-	"delivered":       {None},
-	"exceedlimit":     {MessageTooBig},
-	"expired":         {Network, Other},
-	"failedstarttls":  {Policy, Network},
-	"filtered":        {UserUnknown, Policy, SpamContent},
+	"authfailure":    {AuthFailure},
+	"badreputation":  {Blocklisted, RateLimited},
+	"blocked":        {Blocklisted, Policy},
+	"contenterror":   {Policy, SpamContent},
+	"delivered":      {None},
+	"exceedlimit":    {MessageTooBig},
+	"expired":        {Network, Other},
+	"failedstarttls": {Policy, Network},
+	// sisimai's "filtered" is also the refusal by the recipient's own
+	// settings ("You have been blocked by the recipient", Facebook's
+	// "Refused due to recipient preferences"): our recipient_block.
+	"filtered":        {UserUnknown, Policy, SpamContent, RecipientBlock},
 	"hasmoved":        {UserUnknown},
 	"hostunknown":     {HostNotFound},
 	"mailboxfull":     {MailboxFull},

@@ -25,13 +25,18 @@
 //	                 550 5.7.1 ... part of their network is on our block list (S3150). (Outlook.com)
 //	                 553 5.7.1 [BL21] Connections will not be accepted from 192.0.2.1, because the ip is in Spamhaus's list (Yahoo)
 //	                 554-IP address is black listed. (GMX)
+//	                 421 4.7.0 [TSS04] Messages from 192.0.2.1 temporarily deferred due to unexpected volume or user complaints (Yahoo)
+//	recipient_block  the recipient itself refuses this sender: its own block list, a
+//	                 per-recipient or per-mailbox delivery restriction (not the platform's IP)
+//	                 554 5.7.1 <user@example.com>: Recipient address rejected: blocked by user (Postfix access map)
+//	                 550 5.7.129 RESOLVER.RST.RestrictedToRecipientsPermission; not authorized to send to this recipient (Microsoft 365)
+//	                 550 5.7.1 The user or domain that you are sending to (or from) has a policy that prohibited the mail (Google Workspace)
 //	auth_failure     SPF, DKIM or DMARC failed, the sender is unauthenticated, SMTP AUTH is required
 //	                 550-5.7.26 This mail has been blocked because the sender is unauthenticated. (Gmail)
 //	                 550 5.7.509 Access denied, sending domain [example.com] does not pass DMARC verification (Outlook.com)
 //	                 501 5.0.2 Mail rejected. DMARC check failed. (Orange)
-//	rate_limited     too many connections, messages or recipients; throttling; volume or complaint deferrals
+//	rate_limited     too many connections, messages or recipients; throttling; volume deferrals
 //	                 421-4.7.28 Our system has detected an unusual rate of unsolicited mail originating from your IP address. (Gmail)
-//	                 421 4.7.0 [TSS04] Messages from 192.0.2.1 temporarily deferred due to unexpected volume or user complaints (Yahoo)
 //	                 451 4.7.650 The mail server [192.0.2.1] has been temporarily rate limited due to IP reputation. (Outlook.com)
 //	spam_content     the message itself was judged spam, virus or phishing
 //	                 550-5.7.1 Our system has detected that this message is likely unsolicited mail. (Gmail)
@@ -55,7 +60,12 @@
 // Greylisting is "policy", not "rate_limited": it is a deliberate
 // first-contact deferral, not a volume limit. A refusal for poor IP or
 // domain reputation is "blocklisted" unless the receiver says it is
-// throttling ("rate limited due to IP reputation" is "rate_limited").
+// throttling ("rate limited due to IP reputation" is "rate_limited");
+// Yahoo's TSS04, although worded as a volume deferral, is Yahoo's
+// reputation block of the sending IP and counts as "blocklisted". A
+// block the recipient chose ("blocked by user", a mailbox's allowed
+// senders) is "recipient_block", never "blocklisted": the detector's
+// recipient rules (unwanted, false_blocklist_claim) tell the two apart.
 // A "user unknown" for the envelope sender is still "user_unknown"; the
 // event's status and fields say which side it concerned.
 //

@@ -31,8 +31,6 @@ var strongPhrases = newMatcher([]group{
 		"not rfc 5322 compliant", "rfc 5322 compliant", "multiple subject", "multiple addresses in from",
 		"messageid header", "message-id header", "missing a valid messageid", "duplicate header",
 		"improperly-formatted", "improperly formatted", "protocol violation",
-		// A recipient that refuses this sender (not a block list).
-		"blocked by the recipient", "blocked by recipient", "rejected by this user", "recipient preferences",
 	}},
 	// Unambiguous "no such recipient" wordings that also contain words of
 	// earlier groups (Domino's "not listed in", Postfix's "... table").
@@ -40,6 +38,11 @@ var strongPhrases = newMatcher([]group{
 		"user unknown in", "not listed in domino", "not listed in public name", "not listed in the directory",
 		"email account that you tried to reach does not exist", "recipnotfound", "recipientnotfound",
 	}},
+	// Provider codes that mean the platform's IP is on the provider's own
+	// block list or reputation list, although their texts read like a
+	// volume deferral (Yahoo TSS04 "temporarily deferred due to unexpected
+	// volume or user complaints"): before RateLimited.
+	{reason: Blocklisted, phrases: []string{"[tss04]"}},
 	// Throttling and volume-based deferrals. Before the block lists,
 	// because Microsoft says "rate limited due to IP reputation" and
 	// Gmail "unusual rate of unsolicited mail".
@@ -59,7 +62,7 @@ var strongPhrases = newMatcher([]group{
 		// Yahoo TSS04, GMX:
 		"unexpected volume", "excessive volume", "volume of mail", "high volume", "user complaints",
 		// Yahoo:
-		"temporarily deferred due to", "[gl01]", "[ts01]", "[ts02]", "[ts03]", "[tss04]", "[tss03]",
+		"temporarily deferred due to", "[gl01]", "[ts01]", "[ts02]", "[ts03]", "[tss03]",
 		// Outlook.com:
 		"rp-001", "rp-002", "rp-003",
 		// T-Online:
@@ -81,6 +84,10 @@ var strongPhrases = newMatcher([]group{
 		"rejected by recipient", "rejected by the recipient", "refused by recipient", "refused by the recipient",
 		"recipient's policy", "recipient's block list", "recipient's blocklist", "recipient's blacklist",
 		"recipients block list", "on the recipient's", "sender is blocked by",
+		"rejected by this user", "recipient preferences",
+		// Microsoft delivery restrictions of a mailbox or group: 5.7.124
+		// (allowed senders), 5.7.133 and 5.7.134 (internal senders only):
+		"allowed-senders list", "notauthorizedtosend", "sendernotauthenticatedfor", "delivery restriction check failed",
 		// Microsoft 5.7.129 (restricted recipient, delivery restrictions):
 		"restrictedtorecipientspermission", "not authorized to send to this recipient",
 		// Google Workspace recipient-domain policy:

@@ -54,7 +54,9 @@ type Source struct {
 	Backfill []string `koanf:"backfill"`
 	// Stdin reads lines from standard input until it ends. Default false.
 	Stdin bool `koanf:"stdin"`
-	// Format is postfix or exim. Default postfix.
+	// Format is auto (Postfix and Exim lines told apart per line, so a
+	// shared syslog file with both works), postfix or exim (lines of the
+	// other MTA are then counted as unknown_program). Default auto.
 	Format string `koanf:"format"`
 	// Host names the MTA host when the log lines do not (Exim mainlog,
 	// maillog_file). Default: this machine's host name.
@@ -90,7 +92,7 @@ func Default() Config {
 	c.Kafka = kafka.DefaultConfig("ingest")
 	c.HTTP.Addr = "127.0.0.1:9101"
 	c.Source = Source{
-		Format:             "postfix",
+		Format:             "auto",
 		CheckpointFile:     "/var/lib/mxwarden/ingest.checkpoint",
 		CheckpointInterval: time.Second,
 		MaxLine:            16 << 10,
@@ -112,8 +114,8 @@ func (c *Config) Validate() error {
 		return err
 	}
 	s := c.Source
-	if s.Format != "postfix" && s.Format != "exim" {
-		return fmt.Errorf("source.format %q: want postfix or exim", s.Format)
+	if _, err := parseFormat(s.Format); err != nil {
+		return fmt.Errorf("source.%w", err)
 	}
 	if s.MaxLine < 256 {
 		return fmt.Errorf("source.max_line %d: want at least 256", s.MaxLine)

@@ -80,6 +80,9 @@ type batch struct {
 type checkpoint struct {
 	Position *source.Position       `json:"position"`
 	Pending  []parse.PendingMessage `json:"pending"`
+	// Partial is the head of a container runtime's line split into
+	// records, whose last record is after Position.
+	Partial string `json:"partial,omitempty"`
 }
 
 // New builds the service.
@@ -170,9 +173,14 @@ func (s *Service) Run(ctx context.Context) error {
 var errInputEnded = errors.New("input ended")
 
 func (s *Service) pipeline(ctx context.Context, cl *kgo.Client) error {
+	format, err := parseFormat(s.cfg.Source.Format)
+	if err != nil {
+		return err
+	}
 	p, err := parse.New(parse.Options{
-		Format: s.cfg.Source.Format, Host: s.host, Now: time.Now,
+		Format: format, Host: s.host, Now: time.Now,
 		PendingTTL: s.cfg.Source.PendingTTL, MaxLineLen: s.cfg.Source.MaxLine,
+		ReuseEvents: true, // emit encodes each event at once
 	})
 	if err != nil {
 		return fmt.Errorf("build parser: %w", err)
@@ -193,6 +201,7 @@ func (s *Service) pipeline(ctx context.Context, cl *kgo.Client) error {
 			if err := p.Restore(saved.Pending); err != nil {
 				return fmt.Errorf("restore join state from %s: %w", s.cfg.Source.CheckpointFile, err)
 			}
+			p.SetPartialLine(saved.Partial)
 			resume = saved.Position
 		}
 	}
@@ -235,7 +244,7 @@ func (s *Service) consume(ctx context.Context, cl *kgo.Client, p *parse.Parser, 
 		unsaved    *source.Position // position of flushed lines not yet in the checkpoint
 	)
 	save := func() error {
-		if err := cp.Save(checkpoint{Position: unsaved, Pending: p.Snapshot()}); err != nil {
+		if err := cp.Save(checkpoint{Position: unsaved, Pending: p.Snapshot(), Partial: p.PartialLine()}); err != nil {
 			return err
 		}
 		s.checkpointOff.Set(float64(unsaved.Offset))
@@ -521,7 +530,14 @@ func (s *Service) readSyslog(ctx context.Context, ch chan<- batch) error {
 
 func (s *Service) sampleQueue(ctx context.Context, cl *kgo.Client) error {
 	fields := strings.Fields(s.cfg.Queue.Command)
-	smp := &queue.Sampler{Command: fields[0], Args: fields[1:], Format: s.cfg.Queue.Format, MTA: s.cfg.Source.Format, Host: s.host}
+	mta := s.cfg.Source.Format
+	if mta == "auto" { // the queue command says which MTA it is
+		mta = "postfix"
+		if s.cfg.Queue.Format == "count" {
+			mta = "exim"
+		}
+	}
+	smp := &queue.Sampler{Command: fields[0], Args: fields[1:], Format: s.cfg.Queue.Format, MTA: mta, Host: s.host}
 	log := s.logger.With("component", "queue")
 	t := time.NewTicker(s.cfg.Queue.Interval)
 	defer t.Stop()

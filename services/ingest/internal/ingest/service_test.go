@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -60,7 +59,7 @@ func TestRunFileToKafka(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	svc, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
+	svc, err := New(cfg, slog.New(slog.DiscardHandler), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +78,7 @@ func TestRunFileToKafka(t *testing.T) {
 	dead := map[string]string{}
 	pctx, pcancel := context.WithTimeout(ctx, 30*time.Second)
 	defer pcancel()
-	for (len(events) < 2 || len(dead) < 2) && pctx.Err() == nil {
+	for (len(events) < 2 || len(dead) < 3) && pctx.Err() == nil {
 		cl.PollFetches(pctx).EachRecord(func(r *kgo.Record) {
 			if r.Topic == cfg.Kafka.Topics.DeadLetter {
 				for _, h := range r.Headers {
@@ -122,6 +121,13 @@ func TestRunFileToKafka(t *testing.T) {
 	}
 	if v, ok := dead["truncated"]; !ok || len(v) != 300 {
 		t.Errorf("long line not dead-lettered as truncated (cut to 300 bytes): %d bytes", len(v))
+	}
+	// The long line's head is a Postfix text of no known shape.
+	if v, ok := dead["unrecognised"]; !ok || !strings.HasPrefix(v, "2026-11-26T10:00:04Z mx1 postfix/smtpd[1]: xxx") {
+		t.Errorf("unrecognised line not dead-lettered as unrecognised: %v", dead)
+	}
+	if got := testutil.ToFloat64(svc.linesRejected.WithLabelValues("unrecognised")); got != 1 {
+		t.Errorf("unrecognised counted %v times, want 1", got)
 	}
 	if _, ok := dead[string("unknown_program")]; ok {
 		t.Error("amavis line dead-lettered; other programs are only counted")
@@ -207,6 +213,50 @@ func TestParseCommand(t *testing.T) {
 	}
 }
 
+// The issue 9 case: a Solaris relay's log (an [ID n facility.level] tag
+// after the program) with Postfix and Exim lines in one file, parsed with
+// the default format; a line of no known shape is counted and listed.
+func TestParseCommandAutoAndSummary(t *testing.T) {
+	in := strings.Join([]string{
+		"Nov 26 17:30:58 relay1 postfix/local[13410]: [ID 197553 mail.info] C589E3780: to=<ops@relay1.example>, relay=local, delay=0.07, delays=0.03/0.01/0/0.03, dsn=2.0.0, status=sent (delivered to mailbox)",
+		"Nov 26 17:30:59 relay1 postfix/smtpd[13411]: [ID 197553 mail.info] connect from unknown[192.0.2.1]",
+		"Nov 26 17:31:00 relay1 postfix/smtpd[13411]: [ID 197553 mail.info] C589E3781: something postfix 9 might log",
+		"Nov 26 17:31:01 relay1 exim[4242]: 1abcDE-00012A-Bc ** x@example.net R=dnslookup T=remote_smtp H=mx.example.net [198.51.100.2] : SMTP error from remote mail server after RCPT TO:<x@example.net>: 550 5.1.1 No such user",
+		"Nov 26 17:31:02 relay1 postfix/smtpd[13411]: [ID 197553 mail.warning] warning: unknown[203.0.113.9]: SASL LOGIN authentication failed: UGFzc3dvcmQ6, sasl_username=ops",
+	}, "\n") + "\n"
+	var out, errOut bytes.Buffer
+	if err := ParseCommand([]string{"--host", "relay1"}, strings.NewReader(in), &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	var statuses []string
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		e, err := event.UnmarshalEvent([]byte(l))
+		if err != nil {
+			t.Fatalf("%v: %s", err, l)
+		}
+		statuses = append(statuses, string(e.Status)+":"+e.MTA)
+	}
+	if got := strings.Join(statuses, " "); got != "sent:postfix bounced:exim auth_failed:postfix" {
+		t.Errorf("events %s", got)
+	}
+	for _, want := range []string{"-:3: unrecognised: parse line: unrecognised", "parsed 5 lines, 1 rejected", "  1 unrecognised (-:3)"} {
+		if !strings.Contains(errOut.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut.String())
+		}
+	}
+	out.Reset()
+	errOut.Reset()
+	if err := ParseCommand([]string{"--host", "relay1", "--format", "exim", "--quiet"}, strings.NewReader(in), &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(out.String(), "\n"); n != 1 || !strings.Contains(errOut.String(), "parsed 5 lines, 0 rejected, 4 of other programs") {
+		t.Errorf("--format exim: %d events, stderr %s", n, errOut.String())
+	}
+	if err := ParseCommand([]string{"--format", "sendmail"}, strings.NewReader(in), &out, &errOut); err == nil {
+		t.Error("--format sendmail accepted")
+	}
+}
+
 // With stdin as the only source, ingest produces every event of the input
 // and stops by itself when the input ends.
 func TestRunStdinEnds(t *testing.T) {
@@ -218,7 +268,7 @@ func TestRunStdinEnds(t *testing.T) {
 	cfg := testConfig(t, c.ListenAddrs()[0], t.TempDir())
 	cfg.Source.File = ""
 	cfg.Source.Stdin = true
-	svc, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	svc, err := New(cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

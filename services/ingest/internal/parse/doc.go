@@ -15,6 +15,10 @@
 //	2026-11-26T17:30:58.123456+00:00 host postfix/smtp[123]: ...           rsyslog high precision, journalctl -o short-iso
 //	2026-11-26 17:30:58 [pid] 1abcDE-000123-Xy <= ...          Exim mainlog (host from Options.Host)
 //	__REALTIME_TIMESTAMP=... / SYSLOG_IDENTIFIER=... / MESSAGE=... / (blank)   journalctl -o export
+//	{"__REALTIME_TIMESTAMP":"...","SYSLOG_IDENTIFIER":"postfix/smtp","MESSAGE":...}   journalctl -o json (MESSAGE a string or a byte array)
+//	Nov 26 17:30:58 relay1 postfix/local[13410]: [ID 197553 mail.info] ...   Solaris / illumos message-id tag
+//	Nov 26 17:30:58 <mail.info> host postfix/smtp[123]: ...    syslog-ng / rsyslog templates (also "<22>", or a bare mail.info before or after the host)
+//	2026-11-24T17:00:14.123Z stdout F <a line of any framing above>   CRI container log (P records joined); Docker json-file {"log":...}
 //
 // Program names are matched loosely: postfix/smtp, postfix-out/smtp
 // (multi-instance), postfix/submission/smtpd (master.cf service names) all
@@ -40,6 +44,25 @@
 // truncated); Expire drops those older than PendingTTL. Lines in flight
 // are not part of Snapshot: after a restart, the rest of a line split
 // across the checkpoint is refused.
+//
+// # What becomes of a line
+//
+// Every line of a Postfix or Exim program that yields no event is in
+// exactly one counted class (see Stats): consumed into a message's join
+// state (postfix_client, exim_arrival, ...), a known non-delivery line
+// (postfix_other, exim_other: the lists in noise.go; *_reject_session:
+// rejects of no message; postfix_verify: address probes), or refused as
+// unrecognised (a LineError of KindUnrecognised; *_unrecognised): a text
+// of no shape the parser knows, which may be a delivery in a format it
+// cannot read, so it is never dropped in silence. Failed SMTP AUTH
+// attempts (Postfix "SASL LOGIN authentication failed", Exim
+// "authenticator failed for") are events of status auth_failed with the
+// client IP and the login, when logged.
+//
+// Exim's escapes in T="...", C="..." and reply texts (\NNN octal for every
+// non-ASCII byte, \n for a folded header line, \" and \\) are decoded to
+// UTF-8; invalid bytes become U+FFFD and the text counts under
+// texts_invalid_utf8.
 //
 // # Joining
 //
@@ -84,5 +107,8 @@
 // line: it scans the line in place (strings are views of the caller's
 // buffer until Parser.own copies what must outlive Feed), caches parsed
 // timestamps per second, interns relays and DSNs, and allocates only for
-// emitted events and new pending records.
+// emitted events and new pending records; with Options.ReuseEvents (ingest
+// parse, the Kafka pipeline) not even for the events. `make bench` runs
+// `ingest parse` as a process over a day of a shared host's log
+// (daylog_test.go) next to a bare line scan of the same file.
 package parse

@@ -7,6 +7,13 @@ const (
 	KindTruncated      = "truncated"       // the line was longer than MaxLineLen; its head was parsed
 	KindBadTimestamp   = "bad_timestamp"   // the timestamp is missing or impossible
 	KindHostileField   = "hostile_field"   // an address or token holds white space, control characters, invalid UTF-8 or is overlong
+	// KindUnrecognised: a well-framed line of a Postfix or Exim program
+	// whose text is of no shape the parser knows: neither a line it reads
+	// (delivery, rejection, a line of a message's join state) nor a known
+	// non-delivery line (connect, disconnect, TLS, statistics...). Such a
+	// line may be a delivery in a format this version does not read, so it
+	// is never dropped in silence.
+	KindUnrecognised = "unrecognised"
 )
 
 // LineError is returned by Feed for a line it rejects. Kind is one of the
@@ -38,6 +45,7 @@ var (
 	ErrTruncated      = &LineError{Kind: KindTruncated}
 	ErrBadTimestamp   = &LineError{Kind: KindBadTimestamp}
 	ErrHostileField   = &LineError{Kind: KindHostileField}
+	ErrUnrecognised   = &LineError{Kind: KindUnrecognised}
 )
 
 // The errors Feed returns, allocated once.
@@ -57,4 +65,7 @@ var (
 	errPostfixFields = &LineError{KindUnparseable, "postfix line without its mandatory fields"}
 	errEximFields    = &LineError{KindUnparseable, "exim line without its mandatory fields"}
 	errEximPart      = &LineError{KindUnparseable, "exim syslog part out of sequence: an earlier part of its line is missing"}
+	errPostfixShape  = &LineError{KindUnrecognised, "postfix line of no known shape"}
+	errEximShape     = &LineError{KindUnrecognised, "exim line of no known shape"}
+	errJSON          = &LineError{KindUnparseable, "malformed journald or container JSON line"}
 )

@@ -2,6 +2,7 @@ package parse
 
 import (
 	"strings"
+	"unicode/utf8"
 
 	"github.com/mxwarden/mxwarden/pkg/event"
 	"github.com/mxwarden/mxwarden/services/ingest/internal/classify"
@@ -39,7 +40,7 @@ func (p *Parser) exim(h *header, id string, emit func(*event.DeliveryEvent)) *Li
 	if lerr != nil {
 		return lerr
 	}
-	em := emitter{id: id, emit: emit}
+	em := emitter{id: id, emit: emit, reuse: p.opts.ReuseEvents}
 	s := h.msg
 	if len(s) > 16 && (s[16] == ' ' || (len(s) > 23 && s[23] == ' ')) {
 		n := 16
@@ -234,27 +235,65 @@ func quotedEnd(v string) int {
 	return len(v)
 }
 
-// unquote undoes Exim's backslash escaping of a quoted log value.
-func unquote(s string) string {
+// unescape undoes Exim's escaping of a logged text (string_printing in
+// Exim's src/string.c, and the quoting of T="..." and C="..."): "\NNN"
+// (octal: every byte that is not printable ASCII, so UTF-8 arrives as
+// "\351\202\256"), "\n", "\r", "\t", "\b", "\v", "\f", "\"" and "\\". A
+// header folded over lines ("Subject: a\n b") is unfolded: the newline
+// goes, the white space that continues the line stays (RFC 5322 2.2.3).
+// Bytes that do not form valid UTF-8 become U+FFFD, and the text is
+// counted under texts_invalid_utf8. It returns s itself when it holds no
+// backslash and is valid UTF-8.
+func (p *Parser) unescape(s string) string {
 	if strings.IndexByte(s, '\\') < 0 {
+		if !utf8.ValidString(s) {
+			p.stats[kTextInvalidUTF8]++
+			return strings.ToValidUTF8(s, "\uFFFD")
+		}
 		return s
 	}
-	var b strings.Builder
+	b := make([]byte, 0, len(s))
 	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+1 < len(s) {
-			i++
-			switch s[i] {
-			case 'n':
-				b.WriteByte('\n')
-				continue
-			case 't':
-				b.WriteByte('\t')
+		c := s[i]
+		if c != '\\' || i+1 == len(s) {
+			b = append(b, c)
+			continue
+		}
+		i++
+		switch d := s[i]; d {
+		case 'n':
+			if i+1 < len(s) && (s[i+1] == ' ' || s[i+1] == '\t') {
+				continue // a folded header line: unfold
+			}
+			b = append(b, '\n')
+		case 'r':
+			b = append(b, '\r')
+		case 't':
+			b = append(b, '\t')
+		case 'b':
+			b = append(b, '\b')
+		case 'v':
+			b = append(b, '\v')
+		case 'f':
+			b = append(b, '\f')
+		case '0', '1', '2', '3':
+			if i+2 < len(s) && s[i+1] >= '0' && s[i+1] <= '7' && s[i+2] >= '0' && s[i+2] <= '7' {
+				b = append(b, (d-'0')<<6|(s[i+1]-'0')<<3|(s[i+2]-'0'))
+				i += 2
 				continue
 			}
+			b = append(b, '\\', d)
+		case '"', '\\':
+			b = append(b, d)
+		default: // no escape Exim writes: kept as it is
+			b = append(b, '\\', d)
 		}
-		b.WriteByte(s[i])
 	}
-	return b.String()
+	if !utf8.Valid(b) {
+		p.stats[kTextInvalidUTF8]++
+		return strings.ToValidUTF8(string(b), "\uFFFD")
+	}
+	return string(b)
 }
 
 // eximAddr reads the address at the start of s: a token, or a quoted
@@ -319,7 +358,7 @@ func (p *Parser) eximArrival(h *header, hs *hostState, mid, s string, em *emitte
 		m.messageID = cleanText(trimAngle(f.msgID), 998)
 	}
 	if f.subject != "" {
-		m.subject = decodeSubject(unquote(f.subject))
+		m.subject = decodeSubject(p.unescape(f.subject))
 	}
 	return nil
 }
@@ -393,7 +432,7 @@ func (p *Parser) eximDelivery(h *header, hs *hostState, mid string, status event
 	if parent != "" && (strings.IndexByte(raw, '@') < 0 || strings.HasPrefix(raw, "|") || strings.HasPrefix(raw, "/")) {
 		addr = parent
 	}
-	rcpt, ok := p.address(addr)
+	rcpt, ok := p.eventAddress(addr)
 	if !ok {
 		return errHostileAddr
 	}
@@ -409,7 +448,7 @@ func (p *Parser) eximDelivery(h *header, hs *hostState, mid string, status event
 	switch status {
 	case event.StatusSent:
 		if f.confirm != "" {
-			c := unquote(f.confirm)
+			c := p.unescape(f.confirm)
 			if code, r, ok := replyCode(c); ok {
 				o.code, o.text = code, r
 				if d, r2, ok := dsnToken(r); ok {
@@ -421,6 +460,7 @@ func (p *Parser) eximDelivery(h *header, hs *hostState, mid string, status event
 		}
 	default:
 		o.code, o.dsn, o.text = eximReply(text)
+		o.text = p.unescape(o.text)
 		if status == event.StatusBounced && strings.Contains(text, "retry time") {
 			o.status = event.StatusExpired // the retry limit ended the message's life
 		}
@@ -437,7 +477,7 @@ func (p *Parser) eximDelivery(h *header, hs *hostState, mid string, status event
 		m = p.touch(hs, mtaExim, mid, h.ts, em.id, em.emit)
 		m.queued = true
 	} else if m != nil {
-		p.touch(hs, mtaExim, mid, h.ts, em.id, em.emit)
+		p.seen(m, h.ts, em.id)
 	}
 	if m != nil && m.hostile {
 		return errHostileMsg
@@ -455,7 +495,7 @@ func (p *Parser) eximDelivery(h *header, hs *hostState, mid string, status event
 	if m != nil {
 		m.attempts++
 		if status == event.StatusDeferred {
-			m.deferred(rcpt, e.DSN, e.ReplyCode, classify.Reason(e.Reason))
+			m.deferred(p.own(rcpt), e.DSN, e.ReplyCode, classify.Reason(e.Reason))
 		} else {
 			m.settled(rcpt)
 		}
@@ -551,10 +591,21 @@ func joinContinuations(r string) string {
 //	mid F=<sender> rejected by non-SMTP ACL: reason
 //	H=... F=<sender> rejected MAIL <sender>: reason
 func (p *Parser) eximRejectOrOther(h *header, hs *hostState, mid, s string, em *emitter) *LineError {
+	if mid == "" {
+		if i := strings.Index(s, " authenticator failed for "); i > 0 {
+			if handled, err := p.eximAuthFailed(h, hs, s[i+len(" authenticator failed for "):], em); handled {
+				return err
+			}
+		}
+	}
 	i := strings.Index(s, "rejected ")
 	if i < 0 || (i > 0 && s[i-1] != ' ') {
-		p.count(kEximOther)
-		return nil
+		if isEximNoise(mid != "", s) {
+			p.count(kEximOther)
+			return nil
+		}
+		p.count(kEximUnrecognised)
+		return errEximShape
 	}
 	before, after := s[:i], s[i+len("rejected "):]
 	temp := false
@@ -591,11 +642,9 @@ func (p *Parser) eximRejectOrOther(h *header, hs *hostState, mid, s string, em *
 		var raw string
 		raw, reason = eximAddr(after[len("MAIL "):])
 		reason = strings.TrimPrefix(reason, ": ")
-		if strings.HasSuffix(raw, ":") {
-			raw = raw[:len(raw)-1]
-		}
+		raw = strings.TrimSuffix(raw, ":")
 		if !strings.HasPrefix(raw, "<") { // "rejected MAIL command ..."
-			p.count(kEximOther)
+			p.count(kEximRejectSession)
 			return nil
 		}
 	case strings.HasPrefix(after, "after DATA"), strings.HasPrefix(after, "during MIME ACL checks"),
@@ -605,7 +654,7 @@ func (p *Parser) eximRejectOrOther(h *header, hs *hostState, mid, s string, em *
 			reason = r
 		}
 	default:
-		p.count(kEximOther) // EHLO, HELO, connection, STARTTLS, VRFY...: no message
+		p.count(kEximRejectSession) // EHLO, HELO, connection, STARTTLS, VRFY...: no message
 		return nil
 	}
 	o := outcome{status: event.StatusRejected, rcpt: rcpt}
@@ -635,6 +684,7 @@ func (p *Parser) eximRejectOrOther(h *header, hs *hostState, mid, s string, em *
 	// Exim does not log the code of an ACL refusal: deny is 550 and defer
 	// 450 unless the ACL set another (then the reason text starts with it).
 	o.code, o.dsn, o.text = eximReply(reason)
+	o.text = p.unescape(o.text)
 	if o.code == 0 {
 		o.code = 550
 		if temp {
@@ -653,4 +703,74 @@ func (p *Parser) eximRejectOrOther(h *header, hs *hostState, mid, s string, em *
 		p.forget(m)
 	}
 	return nil
+}
+
+// eximAuthFailed: "<authenticator> authenticator failed for [H=]host
+// (helo) [ip]:port I=[ip]:port [U=ident]: 535 Incorrect authentication
+// data (set_id=user)" (s is the text after "failed for "). A permanent
+// refusal (5xx) is one auth_failed event with the client IP and the login
+// (set_id); a temporary one ("435 Unable to authenticate at present") is
+// the server's own trouble and only counted.
+func (p *Parser) eximAuthFailed(h *header, hs *hostState, s string, em *emitter) (bool, *LineError) {
+	var ip, text string
+	for k := 0; k+2 < len(s); {
+		j := strings.Index(s[k:], ": ")
+		if j < 0 {
+			break
+		}
+		if _, _, ok := replyCode(s[k+j+2:]); ok {
+			ip, text = eximClientIP(s[:k+j]), s[k+j+2:]
+			break
+		}
+		k += j + 2
+	}
+	if text == "" {
+		return false, nil
+	}
+	code, dsn, rest := eximReply(text)
+	if code < 500 {
+		p.count(kEximOther)
+		return true, nil
+	}
+	p.count(kEximAuth)
+	o := outcome{status: event.StatusAuthFailed, code: code, dsn: dsn, text: rest}
+	if i := strings.Index(text, "(set_id="); i >= 0 {
+		v := text[i+len("(set_id="):]
+		j := strings.IndexByte(v, ')')
+		if j < 0 {
+			j = len(v)
+		}
+		u, ok := p.token(v[:j])
+		if !ok {
+			return true, errHostileToken
+		}
+		o.saslUser = u
+		if k := strings.Index(o.text, " (set_id="); k >= 0 {
+			o.text = o.text[:k]
+		}
+	}
+	if ip != "" {
+		v, ok := p.token(ip)
+		if !ok {
+			return true, errHostileToken
+		}
+		o.clientIP = v
+	}
+	em.emit(p.event(mtaExim, hs, "", nil, h.ts, em.next(), &o))
+	return true, nil
+}
+
+// eximClientIP returns the client IP of Exim's host_and_ident text
+// ("H=host (helo) [ip]:port I=[ip]:port U=ident"): the first bracketed
+// token that is not the interface (I=).
+func eximClientIP(s string) string {
+	for s != "" {
+		var tok string
+		tok, s = cutToken(trimLeftSpace(s))
+		tok = strings.TrimPrefix(tok, "H=")
+		if strings.HasPrefix(tok, "[") {
+			return bracketIP(tok)
+		}
+	}
+	return ""
 }

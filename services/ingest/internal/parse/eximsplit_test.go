@@ -37,9 +37,7 @@ func eximSyslogParts(s string, max int) []string {
 		}
 		parts = append(parts, part{ss[:plen], atNL && tlen != 0})
 		ss = ss[plen:]
-		if strings.HasPrefix(ss, "\n") {
-			ss = ss[1:]
-		}
+		ss = strings.TrimPrefix(ss, "\n")
 	}
 	if len(parts) == 1 {
 		return []string{parts[0].text}

@@ -2,6 +2,7 @@ package parse
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -64,9 +65,14 @@ func fuzzLines(t *testing.T, data []byte, format string) {
 	}
 	lines := bytes.SplitN(data, []byte("\n"), 16)
 	for i, l := range lines {
-		err := p.Feed(l, "f:"+itoa(i), emit)
+		idb := []byte("f:" + itoa(i))
+		err := p.Feed(l, view(idb), emit)
+		for k := range idb {
+			idb[k] = 'Z' // and its id buffer
+		}
 		if err != nil {
-			if _, ok := err.(*LineError); !ok {
+			var le *LineError
+			if !errors.As(err, &le) {
 				t.Fatalf("Feed returned %T %v, want *LineError", err, err)
 			}
 		}

@@ -14,6 +14,9 @@ type header struct {
 	pid  string // the pid of the syslog tag (RFC 5424 PROCID), "" if none
 	msg  string
 	exim bool // Exim mainlog framing: msg starts after the Exim timestamp (and pid)
+	// container: the line is a CRI container log record, msg is the
+	// text after its timestamp (see Parser.container).
+	container bool
 }
 
 // tsCache remembers the last timestamp prefix of one framing and its time,
@@ -129,10 +132,16 @@ func (p *Parser) hostAndTag(h header, s string) (header, *LineError) {
 	if i <= 0 {
 		return header{}, errNoTag
 	}
+	if s[0] == '<' && isPriToken(s[:i]) { // "<mail.info> host prog[pid]: ", "<22> host ..."
+		s = trimLeftSpace(s[i:])
+		if i = strings.IndexByte(s, ' '); i <= 0 {
+			return header{}, errNoTag
+		}
+	}
 	if i >= 2 && s[i-1] == ':' && (s[i-2] == ']' || strings.HasPrefix(s, "postfix")) {
 		prog, pid, rest, ok := splitTag(s)
 		if ok {
-			h.prog, h.pid, h.msg = prog, pid, rest
+			h.prog, h.pid, h.msg = prog, pid, stripSolarisID(rest)
 			return h, nil
 		}
 	}
@@ -140,9 +149,21 @@ func (p *Parser) hostAndTag(h header, s string) (header, *LineError) {
 	s = trimLeftSpace(s[i:])
 	prog, pid, rest, ok := splitTag(s)
 	if !ok {
-		return header{}, errNoTag
+		// "host mail.info prog[pid]: " or "mail.info host prog[pid]: ":
+		// a template's facility.level field.
+		tok, after := cutToken(s)
+		switch {
+		case isPriToken(tok):
+			prog, pid, rest, ok = splitTag(trimLeftSpace(after))
+		case isPriToken(h.host):
+			h.host = tok
+			prog, pid, rest, ok = splitTag(trimLeftSpace(after))
+		}
+		if !ok {
+			return header{}, errNoTag
+		}
 	}
-	h.prog, h.pid, h.msg = prog, pid, rest
+	h.prog, h.pid, h.msg = prog, pid, stripSolarisID(rest)
 	return h, nil
 }
 
@@ -223,7 +244,7 @@ func (p *Parser) parseRFC5424(s string) (header, *LineError) {
 	if f[3] != "-" {
 		h.pid = f[3]
 	}
-	h.msg = s
+	h.msg = stripSolarisID(s)
 	return h, nil
 }
 
@@ -231,6 +252,11 @@ func (p *Parser) parseISOSyslog(s string) (header, *LineError) {
 	ts, n, ok := p.parseISO(s, &p.isoTS)
 	if !ok || n >= len(s) || s[n] != ' ' {
 		return header{}, errTimestamp
+	}
+	if n+1 < len(s) && s[n+1] == 's' && p.depth == 0 {
+		if _, _, ok := containerStream(s[n:]); ok {
+			return header{ts: ts, msg: s[n:], container: true}, nil
+		}
 	}
 	return p.hostAndTag(header{ts: ts}, s[n:])
 }

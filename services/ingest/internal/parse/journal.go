@@ -61,7 +61,7 @@ func (p *Parser) journal(s, id string, emit func(*event.DeliveryEvent)) (bool, *
 	p.count(kJournalField)
 	switch key {
 	case "__REALTIME_TIMESTAMP":
-		if allDigits(val) && len(val) <= 18 {
+		if allDigits(val) && len(val) <= 18 && atoi(val) < maxJournalMicros {
 			j.ts, j.hasTS = time.UnixMicro(int64(atoi(val))).UTC(), true
 		}
 	case "_HOSTNAME":
@@ -76,7 +76,7 @@ func (p *Parser) journal(s, id string, emit func(*event.DeliveryEvent)) (bool, *
 		}
 	case "MESSAGE":
 		j.msg = append(j.msg[:0], val...)
-		j.id = id
+		j.id = strings.Clone(id) // kept until the entry ends
 	}
 	return true, nil
 }
@@ -94,25 +94,32 @@ func (p *Parser) journalEntryEnd(emit func(*event.DeliveryEvent)) *LineError {
 	if !j.hasTS {
 		return errNilTimestamp
 	}
+	return p.journalMessage(j.ts, view(j.host), view(j.prog), view(j.pid), view(j.msg), j.id, emit)
+}
+
+// journalMessage parses the message of one journal entry (export or JSON
+// format) as the syslog line "host prog[pid]: message" dated ts.
+func (p *Parser) journalMessage(ts time.Time, host, prog, pid, msg, id string, emit func(*event.DeliveryEvent)) *LineError {
+	j := &p.jr
 	// Rebuild "host prog[pid]: message" and parse it as the line being fed,
 	// so that own() copies what the events keep.
-	b := append(j.line[:0], j.host...)
+	b := append(j.line[:0], host...)
 	b = append(b, ' ')
-	b = append(b, j.prog...)
-	if len(j.pid) > 0 {
+	b = append(b, prog...)
+	if len(pid) > 0 {
 		b = append(b, '[')
-		b = append(b, j.pid...)
+		b = append(b, pid...)
 		b = append(b, ']')
 	}
 	b = append(b, ": "...)
-	b = append(b, j.msg...)
+	b = append(b, msg...)
 	j.line = b
 	lo, hi := p.lineLo, p.lineHi
 	p.setLine(b)
 	defer func() { p.lineLo, p.lineHi = lo, hi }()
-	h, err := p.hostAndTag(header{ts: j.ts}, view(b))
+	h, err := p.hostAndTag(header{ts: ts}, view(b))
 	if err != nil {
 		return err
 	}
-	return p.dispatch(&h, j.id, emit)
+	return p.dispatch(&h, id, emit)
 }

@@ -51,6 +51,12 @@ type Options struct {
 	// than Postfix and Exim (amavis, dovecot, opendkim...). They are counted
 	// in Stats either way.
 	IgnoreOtherPrograms bool
+	// ReuseEvents makes every event passed to emit valid only until emit
+	// returns: the Parser reuses one DeliveryEvent, and its strings may be
+	// views of the line being fed. For a caller that encodes each event at
+	// once (ingest parse, the Kafka producer) it saves an allocation and a
+	// copy per event. Default false: emit may keep the events.
+	ReuseEvents bool
 }
 
 func (o *Options) setDefaults() error {

@@ -178,7 +178,7 @@ func TestLineKinds(t *testing.T) {
 			events: []want{{status: "rejected", rcpt: "u@example2.com", dsn: "5.7.0", reason: "spam_content", code: 554}}, kind: "postfix_reject"},
 		{name: "cleanup header reject", setup: preamble[:1], line: pfx + "cleanup[2]: 3F1A2B4C5D: reject: header Subject: Buy now from mail.example.org[192.0.2.10]; from=<alice@example.org> to=<bob@example.net> proto=ESMTP helo=<mail.example.org>: 5.7.1 spam subject",
 			events: []want{{status: "rejected", rcpt: "bob@example.net", sender: "alice@example.org", qid: "3F1A2B4C5D", dsn: "5.7.1", reason: "spam_content", client: "192.0.2.10", sasl: "alice@example.org", subject: "Buy now", code: 550}}, kind: "postfix_reject"},
-		{name: "ehlo reject no event", line: pfx + "smtpd[1]: NOQUEUE: reject: EHLO from s271272.static.corbina.ru[78.107.251.238]: 504 5.5.2 <User>: Helo command rejected: need fully-qualified hostname; proto=SMTP helo=<User>", kind: "postfix_reject"},
+		{name: "ehlo reject no event", line: pfx + "smtpd[1]: NOQUEUE: reject: EHLO from s271272.static.corbina.ru[78.107.251.238]: 504 5.5.2 <User>: Helo command rejected: need fully-qualified hostname; proto=SMTP helo=<User>", kind: "postfix_reject_session"},
 		{name: "reject_warning", line: pfx + "smtpd[1]: NOQUEUE: reject_warning: RCPT from example.com[93.184.216.34]: 553 5.7.1 <s@example.com>: Sender address rejected: not owned; from=<s@example.com> to=<r@example.com> proto=ESMTP helo=<example.com>", kind: "postfix_other"},
 		// Noise.
 		{name: "connect", line: pfx + "smtpd[1]: connect from mail.example.org[192.0.2.10]", kind: "postfix_other"},
@@ -188,12 +188,12 @@ func TestLineKinds(t *testing.T) {
 		{name: "warning", line: pfx + "smtpd[1]: warning: hostname exemple.com does not resolve to address 185.14.29.32", kind: "postfix_other"},
 		// Errors.
 		{name: "other program", line: "Nov 26 17:30:58 mx dovecot: imap-login: Login: user=<a@b>, method=PLAIN", errKind: KindUnknownProgram, kind: "other_program"},
-		{name: "garbage", line: "******** SERVER ********", errKind: KindUnparseable, kind: "unrecognized"},
-		{name: "empty", line: "", errKind: KindUnparseable, kind: "unrecognized"},
-		{name: "no tag", line: "Nov 26 17:30:58 mx", errKind: KindUnparseable, kind: "unrecognized"},
-		{name: "bad date", line: "Nov 36 17:30:58 mx postfix/smtpd[1]: connect from x[1.2.3.4]", errKind: KindBadTimestamp, kind: "unrecognized"},
-		{name: "bad time", line: "Nov 26 25:30:58 mx postfix/smtpd[1]: connect from x[1.2.3.4]", errKind: KindBadTimestamp, kind: "unrecognized"},
-		{name: "rfc5424 nil time", line: "<22>1 - mx postfix/smtpd 1 - - connect from x[1.2.3.4]", errKind: KindBadTimestamp, kind: "unrecognized"},
+		{name: "garbage", line: "******** SERVER ********", errKind: KindUnparseable, kind: "unframed"},
+		{name: "empty", line: "", errKind: KindUnparseable, kind: "unframed"},
+		{name: "no tag", line: "Nov 26 17:30:58 mx", errKind: KindUnparseable, kind: "unframed"},
+		{name: "bad date", line: "Nov 36 17:30:58 mx postfix/smtpd[1]: connect from x[1.2.3.4]", errKind: KindBadTimestamp, kind: "unframed"},
+		{name: "bad time", line: "Nov 26 25:30:58 mx postfix/smtpd[1]: connect from x[1.2.3.4]", errKind: KindBadTimestamp, kind: "unframed"},
+		{name: "rfc5424 nil time", line: "<22>1 - mx postfix/smtpd 1 - - connect from x[1.2.3.4]", errKind: KindBadTimestamp, kind: "unframed"},
 		{name: "qmgr without sender", line: pfx + "qmgr[3]: 3F1A2B4C5D: from=<unterminated, size=1", errKind: KindUnparseable, kind: "postfix_unknown"},
 		{name: "delivery without status", line: pfx + "smtp[4]: 3F1A2B4C5D: to=<bob@example.net>, relay=none, delay=1", errKind: KindUnparseable, kind: "postfix_unknown"},
 		{name: "delivery odd status", line: pfx + "smtp[4]: 3F1A2B4C5D: to=<bob@example.net>, relay=none, delay=1, dsn=5.0.0, status=weird (x)", errKind: KindUnparseable, kind: "postfix_unknown"},
@@ -232,11 +232,22 @@ func TestLineKinds(t *testing.T) {
 			events: []want{{status: "rejected", rcpt: "cond-rhubarb@test.ex", sender: "userx@test.ex", reason: "other", client: "56.56.57.57", code: 450}}, kind: "exim_reject"},
 		{name: "exim rejected after data", line: "2013-06-09 10:21:28 1UlasQ-0003fr-45 H=(x) [46.254.240.82]:1234 F=<m@aol.com> rejected after DATA: This message contains a virus (Eicar).",
 			events: []want{{status: "rejected", sender: "m@aol.com", qid: "1UlasQ-0003fr-45", reason: "spam_content", client: "46.254.240.82", code: 550}}, kind: "exim_reject"},
-		{name: "exim rejected helo no event", line: "1999-03-02 09:44:33 rejected HELO from CALLER: syntactically invalid argument(s): !@#$%^&*(", kind: "exim_other"},
+		{name: "exim rejected helo no event", line: "1999-03-02 09:44:33 rejected HELO from CALLER: syntactically invalid argument(s): !@#$%^&*(", kind: "exim_reject_session"},
 		{name: "exim syslog framing", line: "Nov 26 17:30:58 mx exim[123]: 1abcDE-00012A-Bc => bob@example.net R=dnslookup T=remote_smtp H=mx.example.net [198.51.100.2] C=\"250 OK\"",
 			events: []want{{status: "sent", rcpt: "bob@example.net", qid: "1abcDE-00012A-Bc", code: 250}}, kind: "exim_delivery"},
 		{name: "exim noise", line: "1999-03-02 09:44:33 Start queue run: pid=p1234", kind: "exim_other"},
-		{name: "exim authenticator", line: "2014-12-02 03:00:23 auth_plain authenticator failed for (rom182) [193.254.202.35]:41556 I=[10.0.0.1]:25: 535 Incorrect authentication data (set_id=webmaster)", kind: "exim_other"},
+		{name: "exim authenticator", line: "2014-12-02 03:00:23 auth_plain authenticator failed for (rom182) [193.254.202.35]:41556 I=[10.0.0.1]:25: 535 Incorrect authentication data (set_id=webmaster)",
+			events: []want{{status: "auth_failed", client: "193.254.202.35", sasl: "webmaster", reason: "auth_failure", code: 535, text: "Incorrect authentication data"}}, kind: "exim_auth_failed"},
+		{name: "exim authenticator temporary", line: "1999-03-02 09:44:33 defer authenticator failed for H=(test.host) [10.0.0.1] U=CALLER: 435 Unable to authenticate at present (set_id=userx): account suspended", kind: "exim_other"},
+		{name: "exim client-side authenticator", line: "1999-03-02 09:44:33 10HmaY-000000005vi-0000 spa authenticator failed H=127.0.0.1 [127.0.0.1] 535 Incorrect authentication data", kind: "exim_other"},
+		{name: "exim unrecognised", line: "1999-03-02 09:44:33 10HmaY-000000005vi-0000 delivered in a brand new way", errKind: KindUnrecognised, kind: "exim_unrecognised"},
+		{name: "postfix sasl failed", line: pfx + "submission/smtpd[11538]: warning: unknown[82.221.106.233]: SASL LOGIN authentication failed: UGFzc3dvcmQ6",
+			events: []want{{status: "auth_failed", client: "82.221.106.233", reason: "auth_failure", code: 535, dsn: "5.7.8", text: "SASL LOGIN authentication failed: UGFzc3dvcmQ6"}}, kind: "postfix_auth_failed"},
+		{name: "postfix sasl failed with login and port", line: pfx + "smtpd[1234]: warning: unknown[192.0.2.152]:55729: SASL LOGIN authentication failed: (reason unavailable), sasl_username=admin",
+			events: []want{{status: "auth_failed", client: "192.0.2.152", sasl: "admin", reason: "auth_failure", code: 535, dsn: "5.7.8"}}, kind: "postfix_auth_failed"},
+		{name: "postfix sasl server trouble", line: pfx + "smtpd[21022]: warning: unknown[1.1.1.1]: SASL LOGIN authentication failed: Connection lost to authentication server", kind: "postfix_other"},
+		{name: "postfix unrecognised", line: pfx + "local[13410]: C589E3780: delivered somewhere new", errKind: KindUnrecognised, kind: "postfix_unrecognised"},
+		{name: "postfix unrecognised without qid", line: pfx + "smtpd[1]: some brand new message", errKind: KindUnrecognised, kind: "postfix_unrecognised"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -614,6 +625,41 @@ func TestEximMultilineReply(t *testing.T) {
 	} {
 		if got := joinContinuations(in); got != want {
 			t.Errorf("joinContinuations(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestReuseEvents: with Options.ReuseEvents the events encode to the same
+// bytes as without, over every corpus line.
+func TestReuseEvents(t *testing.T) {
+	var lines []string
+	for _, group := range []map[string][]string{postfixCorpus(t), eximCorpus(t)} {
+		for _, ls := range group {
+			lines = append(lines, ls...)
+		}
+	}
+	dayLog(5000, func(l string) { lines = append(lines, l) })
+	encode := func(reuse bool) []string {
+		p := newTestParser(t, Options{Host: "h", ReuseEvents: reuse})
+		var out []string
+		emit := func(e *event.DeliveryEvent) { out = append(out, string(event.AppendEvent(nil, e))) }
+		for i, l := range lines {
+			buf := []byte(l)
+			_ = p.Feed(buf, "r:"+itoa(i), emit)
+			for k := range buf {
+				buf[k] = 'Z'
+			}
+		}
+		p.Expire(time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), emit)
+		return out
+	}
+	a, b := encode(false), encode(true)
+	if len(a) != len(b) || len(a) < 1000 {
+		t.Fatalf("%d events without reuse, %d with", len(a), len(b))
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("event %d differs:\n%s\n%s", i, a[i], b[i])
 		}
 	}
 }

@@ -35,11 +35,17 @@ type Parser struct {
 	splitSeq                 uint64
 	splitSpare               []byte // the buffer of the last line reassembled, for the next
 	watermark                time.Time
+	// A container runtime's partial records being joined (see framing.go).
+	partial    bool
+	partialBuf []byte
+	depth      int // nesting of wrapped lines (container, JSON): at most one
 
 	// The line being fed: [lineLo, lineHi) is its memory, see own.
 	lineLo, lineHi uintptr
 
 	scratch []byte
+	ev      event.DeliveryEvent // the event emitted, with Options.ReuseEvents
+	free    []*msg              // forgotten messages, for newMsg
 }
 
 // hostState holds the in-flight messages of one MTA host.
@@ -76,7 +82,7 @@ func (p *Parser) Watermark() time.Time { return p.watermark }
 // Feed returns a *LineError for a line it rejects (see the Kind
 // constants), nil for a line it understood, whether or not it produced an
 // event. A line longer than MaxLineLen is cut, parsed, and reported as
-// truncated. Feed does not retain line.
+// truncated. Feed does not retain line or id (the events get copies).
 func (p *Parser) Feed(line []byte, id string, emit func(*event.DeliveryEvent)) error {
 	truncated := false
 	if len(line) > p.opts.MaxLineLen {
@@ -87,7 +93,7 @@ func (p *Parser) Feed(line []byte, id string, emit func(*event.DeliveryEvent)) e
 	}
 	s := view(line)
 	p.setLine(line)
-	p.kind = kUnrecognized
+	p.kind = kUnframed
 	err := p.feed(s, id, emit)
 	p.lineLo, p.lineHi = 0, 0
 	p.stats[p.kind]++
@@ -115,6 +121,11 @@ func (p *Parser) setLine(line []byte) {
 func (p *Parser) count(k lineKind) { p.kind = k }
 
 func (p *Parser) feed(s, id string, emit func(*event.DeliveryEvent)) *LineError {
+	if len(s) > 0 && s[0] == '{' && p.depth == 0 {
+		if handled, err := p.jsonLine(s, id, emit); handled {
+			return err
+		}
+	}
 	if len(s) == 0 || ((s[0] >= 'A' && s[0] <= 'Z') || s[0] == '_') && !(monthOf(s) > 0 && len(s) > 3 && s[3] == ' ') {
 		if handled, err := p.journal(s, id, emit); handled {
 			return err
@@ -123,6 +134,10 @@ func (p *Parser) feed(s, id string, emit func(*event.DeliveryEvent)) *LineError 
 	h, err := p.parseHeader(s)
 	if err != nil {
 		return err
+	}
+	if h.container {
+		full, text, _ := containerStream(h.msg)
+		return p.containerText(h.ts, full, text, id, emit)
 	}
 	return p.dispatch(&h, id, emit)
 }
@@ -172,6 +187,11 @@ func (p *Parser) dispatch(hp *header, id string, emit func(*event.DeliveryEvent)
 			}
 		}
 		return p.eximSyslog(&h, id, emit)
+	}
+	if strings.HasPrefix(prog, "dovecot") || strings.HasSuffix(prog, "-login") {
+		if handled, err := p.dovecotAuthFailed(&h, id, emit); handled {
+			return err
+		}
 	}
 	p.count(kOtherProgram)
 	if p.opts.IgnoreOtherPrograms {
@@ -224,6 +244,20 @@ func (p *Parser) address(s string) (string, bool) {
 	return p.own(a), true
 }
 
+// eventAddress is address for a value only the event being built keeps:
+// with Options.ReuseEvents it may stay a view of the line (own it before
+// keeping it anywhere else).
+func (p *Parser) eventAddress(s string) (string, bool) {
+	if !p.opts.ReuseEvents {
+		return p.address(s)
+	}
+	a := event.NormalizeAddress(s)
+	if checkToken(a) != nil {
+		return "", false
+	}
+	return a, true
+}
+
 // token checks and owns a non-address token (client IP, login, queue id).
 func (p *Parser) token(s string) (string, bool) {
 	if checkToken(s) != nil {
@@ -245,12 +279,17 @@ type outcome struct {
 	hasSender bool
 	saslUser  string
 	subject   string
-	inferCode bool // code inferred from the DSN class / Exim's ACL verb
 }
 
 // event builds the DeliveryEvent for o, joined with m (which may be nil).
 func (p *Parser) event(mta string, hs *hostState, qid string, m *msg, ts time.Time, id string, o *outcome) *event.DeliveryEvent {
-	e := &event.DeliveryEvent{
+	var e *event.DeliveryEvent
+	if p.opts.ReuseEvents {
+		e = &p.ev
+	} else {
+		e = new(event.DeliveryEvent)
+	}
+	*e = event.DeliveryEvent{
 		V:         event.SchemaVersion,
 		ID:        id,
 		TS:        ts,
@@ -263,9 +302,17 @@ func (p *Parser) event(mta string, hs *hostState, qid string, m *msg, ts time.Ti
 		Relay:     p.relays.intern(o.relay),
 	}
 	if o.text != "" {
-		e.ReplyText = cleanText(dropContinuations(o.text, o.code), maxText)
+		if p.opts.ReuseEvents { // valid until emit returns: a view will do
+			e.ReplyText, _ = cleanTextView(dropContinuations(o.text, o.code), maxText)
+		} else {
+			e.ReplyText = cleanText(dropContinuations(o.text, o.code), maxText)
+		}
 	}
-	if o.status != event.StatusSent {
+	switch o.status {
+	case event.StatusSent:
+	case event.StatusAuthFailed:
+		e.Reason = event.ReasonAuthFailure
+	default:
 		e.Reason = classify.Classify(o.code, o.dsn, o.text)
 	}
 	if m == nil {
@@ -296,14 +343,20 @@ func (p *Parser) event(mta string, hs *hostState, qid string, m *msg, ts time.Ti
 
 // emitter numbers the events of one line.
 type emitter struct {
-	id   string
-	n    int
-	emit func(*event.DeliveryEvent)
+	id    string
+	n     int
+	emit  func(*event.DeliveryEvent)
+	reuse bool // Options.ReuseEvents: the id may stay a view
 }
 
 func (em *emitter) next() string {
-	id := em.id
-	if em.n > 0 {
+	var id string
+	switch {
+	case em.n == 0 && em.reuse:
+		id = em.id
+	case em.n == 0:
+		id = strings.Clone(em.id) // the caller's id may be a view of a buffer it reuses
+	default:
 		id = em.id + "/" + strconv.Itoa(em.n)
 	}
 	em.n++

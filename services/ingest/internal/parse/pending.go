@@ -20,7 +20,7 @@ type msg struct {
 	messageID string
 	subject   string
 	size      int64
-	lastID    string // id of the last line that touched it (for ids of expiry events)
+	lastID    []byte // id of the last line that touched it (for ids of expiry events); reused, as most lines touch a message
 	last      time.Time
 	attempts  int32 // delivery lines seen
 	queued    bool  // the queue manager saw it (Postfix qmgr from=, Exim <=)
@@ -82,11 +82,12 @@ func (p *Parser) lookup(hs *hostState, qid string) *msg {
 func (p *Parser) touch(hs *hostState, mta, qid string, ts time.Time, id string, emit func(*event.DeliveryEvent)) *msg {
 	m := hs.msgs[qid]
 	if m == nil {
-		m = &msg{hs: hs, qid: p.own(qid), mta: mta, pending: true}
+		m = p.newMsg()
+		m.hs, m.qid, m.mta, m.pending = hs, p.own(qid), mta, true
 		hs.msgs[m.qid] = m
 		p.pending++
 		p.lru.pushBack(m)
-		m.last, m.lastID = ts, id
+		m.last, m.lastID = ts, append(m.lastID[:0], id...)
 		if p.pending > p.opts.MaxPending {
 			if old := p.lru.head; old != m {
 				p.giveUp(old, emit)
@@ -95,6 +96,12 @@ func (p *Parser) touch(hs *hostState, mta, qid string, ts time.Time, id string, 
 		}
 		return m
 	}
+	p.seen(m, ts, id)
+	return m
+}
+
+// seen marks the pending message m as seen by the line (ts, id).
+func (p *Parser) seen(m *msg, ts time.Time, id string) {
 	if p.lru.tail != m {
 		p.lru.remove(m)
 		p.lru.pushBack(m)
@@ -102,8 +109,7 @@ func (p *Parser) touch(hs *hostState, mta, qid string, ts time.Time, id string, 
 	if ts.After(m.last) {
 		m.last = ts
 	}
-	m.lastID = id
-	return m
+	m.lastID = append(m.lastID[:0], id...)
 }
 
 // forget drops m without emitting anything. It is a no-op for a message
@@ -118,6 +124,27 @@ func (p *Parser) forget(m *msg) {
 	}
 	p.lru.remove(m)
 	p.pending--
+	// Its fields stay readable (giveUp emits from them) until newMsg
+	// hands the struct out again, on the next new message.
+	if len(p.free) < maxFree {
+		p.free = append(p.free, m)
+	}
+}
+
+// maxFree bounds the forgotten message structs kept for reuse.
+const maxFree = 1024
+
+// newMsg returns a zeroed msg, reusing a forgotten one (and its lastID
+// and outstanding buffers) when there is one.
+func (p *Parser) newMsg() *msg {
+	n := len(p.free)
+	if n == 0 {
+		return new(msg)
+	}
+	m := p.free[n-1]
+	p.free = p.free[:n-1]
+	*m = msg{lastID: m.lastID[:0], outstanding: m.outstanding[:0]}
+	return m
 }
 
 // Expire gives up on the messages whose last line is older than
@@ -162,7 +189,7 @@ func (p *Parser) giveUp(m *msg, emit func(*event.DeliveryEvent)) {
 	if m.hostile || !m.queued {
 		return
 	}
-	em := emitter{id: m.lastID + "/expired", emit: emit}
+	em := emitter{id: string(m.lastID) + "/expired", emit: emit}
 	ev := func(r *pendingRcpt) {
 		o := outcome{status: event.StatusExpired}
 		if r != nil {

@@ -19,7 +19,7 @@ func (p *Parser) postfix(h *header, id string, emit func(*event.DeliveryEvent)) 
 	if lerr != nil {
 		return lerr
 	}
-	em := emitter{id: id, emit: emit}
+	em := emitter{id: id, emit: emit, reuse: p.opts.ReuseEvents}
 	s := h.msg
 	qid, rest, ok := splitQueueID(s)
 	if !ok {
@@ -33,9 +33,12 @@ func (p *Parser) postfix(h *header, id string, emit func(*event.DeliveryEvent)) 
 			}
 		case strings.HasPrefix(s, "proxy-reject: "):
 			return p.postfixReject(h, hs, nil, "", s[len("proxy-reject: "):], true, &em)
+		case strings.HasPrefix(s, "warning: ") && strings.Contains(s, " authentication failed"):
+			if handled, err := p.postfixAuthFailed(h, hs, s[len("warning: "):], &em); handled {
+				return err
+			}
 		}
-		p.count(kPostfixOther)
-		return nil
+		return p.postfixNoise("", s)
 	}
 	if checkToken(qid) != nil { // cannot happen: splitQueueID accepts alphanumerics only
 		return errHostileToken
@@ -73,8 +76,7 @@ func (p *Parser) postfix(h *header, id string, emit func(*event.DeliveryEvent)) 
 	// "<action>: ..." — header/body checks, milter actions, SMTP rejects.
 	action, after, found := strings.Cut(rest, ": ")
 	if !found || strings.IndexByte(action, ' ') >= 0 {
-		p.count(kPostfixOther)
-		return nil
+		return p.postfixNoise(qid, rest)
 	}
 	content := strings.HasPrefix(after, "header ") || strings.HasPrefix(after, "body ")
 	switch {
@@ -85,8 +87,64 @@ func (p *Parser) postfix(h *header, id string, emit func(*event.DeliveryEvent)) 
 	case action == "reject" || action == "milter-reject":
 		return p.postfixReject(h, hs, p.lookup(hs, qid), qid, after, false, &em)
 	}
-	p.count(kPostfixOther)
-	return nil
+	return p.postfixNoise(qid, rest)
+}
+
+// postfixNoise counts a line that is no line of a message's life: a
+// known non-delivery line (postfix_other), or one of no known shape
+// (refused as unrecognised).
+func (p *Parser) postfixNoise(qid, s string) *LineError {
+	if isPostfixNoise(qid, s) {
+		p.count(kPostfixOther)
+		return nil
+	}
+	p.count(kPostfixUnrecognised)
+	return errPostfixShape
+}
+
+// postfixAuthFailed: smtpd "warning: unknown[192.0.2.1]: SASL LOGIN
+// authentication failed: UGFzc3dvcmQ6[, sasl_username=user]" (the client
+// may carry ":port"). It emits one auth_failed event with the client IP
+// and, when Postfix logged it (smtpd_sasl_authenticated_header or 3.x's
+// sasl_username on failure), the login. A failure that is the server's
+// own ("Connection lost to authentication server") is no attempt of the
+// client and only counted.
+func (p *Parser) postfixAuthFailed(h *header, hs *hostState, s string, em *emitter) (bool, *LineError) {
+	client, rest, ok := strings.Cut(s, ": SASL ")
+	if !ok || strings.IndexByte(client, ' ') >= 0 {
+		return false, nil
+	}
+	mech, reason, ok := strings.Cut(rest, " authentication failed")
+	if !ok || strings.IndexByte(mech, ' ') >= 0 {
+		return false, nil
+	}
+	reason = strings.TrimPrefix(strings.TrimPrefix(reason, ":"), " ")
+	if strings.HasPrefix(reason, "Connection lost to authentication server") {
+		p.count(kPostfixOther)
+		return true, nil
+	}
+	p.count(kPostfixAuth)
+	o := outcome{status: event.StatusAuthFailed, code: 535, dsn: "5.7.8"}
+	if i := strings.LastIndex(reason, ", sasl_username="); i >= 0 {
+		u, ok := p.token(reason[i+len(", sasl_username="):])
+		if !ok {
+			return true, errHostileToken
+		}
+		o.saslUser = u
+	}
+	if ip := bracketIP(client); ip != "" && ip != "unknown" {
+		v, ok := p.token(ip)
+		if !ok {
+			return true, errHostileToken
+		}
+		o.clientIP = v
+	}
+	o.text = s[len(client)+len(": "):] // "SASL LOGIN authentication failed: ..."
+	if i := strings.LastIndex(o.text, ", sasl_username="); i >= 0 {
+		o.text = o.text[:i]
+	}
+	em.emit(p.event(mtaPostfix, hs, "", nil, h.ts, em.next(), &o))
+	return true, nil
 }
 
 // splitQueueID splits "QID: rest". A queue id is a short id (upper-case
@@ -282,7 +340,7 @@ func (p *Parser) postfixDelivery(h *header, hs *hostState, qid, s string, em *em
 		return errPostfixFields
 	}
 	p.count(kPostfixDelivery)
-	rcpt, ok := p.address(raw)
+	rcpt, ok := p.eventAddress(raw)
 	if !ok {
 		return errHostileAddr
 	}
@@ -308,7 +366,7 @@ func (p *Parser) postfixDelivery(h *header, hs *hostState, qid, s string, em *em
 		m = p.touch(hs, mtaPostfix, qid, h.ts, em.id, em.emit)
 		m.queued = true
 	} else if m != nil {
-		p.touch(hs, mtaPostfix, qid, h.ts, em.id, em.emit)
+		p.seen(m, h.ts, em.id)
 	}
 	if m != nil && m.hostile {
 		return errHostileMsg
@@ -318,7 +376,7 @@ func (p *Parser) postfixDelivery(h *header, hs *hostState, qid, s string, em *em
 		m.attempts++
 		switch status {
 		case event.StatusDeferred:
-			m.deferred(rcpt, e.DSN, e.ReplyCode, classify.Reason(e.Reason))
+			m.deferred(p.own(rcpt), e.DSN, e.ReplyCode, classify.Reason(e.Reason))
 		default:
 			m.settled(rcpt)
 		}
@@ -352,6 +410,13 @@ func fieldValue(s, name string) string {
 // gives 550, "5.1.1", "text". A local text ("delivered to maildir",
 // "connect to ...: Connection timed out") has code 0.
 func postfixReply(t string) (int, string, string) {
+	if code, r, ok := replyCode(t); ok && !strings.HasSuffix(t, " command)") {
+		// The common case, the remote's own text: "250 2.0.0 Ok: queued as X".
+		if dsn, r2, ok := dsnToken(r); ok {
+			return code, dsn, r2
+		}
+		return code, "", r
+	}
 	if i := strings.Index(t, " said: "); i >= 0 {
 		t = t[i+len(" said: "):]
 	} else if i := strings.Index(t, "refused to talk to me: "); i >= 0 {
@@ -400,6 +465,7 @@ func (p *Parser) postfixReject(h *header, hs *hostState, m *msg, qid, s string, 
 	switch stage {
 	case "RCPT", "MAIL", "DATA", "BDAT", "END-OF-MESSAGE":
 	default:
+		p.count(kPostfixRejectSession)
 		return nil
 	}
 	tail := ""
@@ -425,7 +491,7 @@ func (p *Parser) postfixReject(h *header, hs *hostState, m *msg, qid, s string, 
 		if m.hostile {
 			return errHostileMsg
 		}
-		p.touch(hs, mtaPostfix, qid, h.ts, em.id, em.emit)
+		p.seen(m, h.ts, em.id)
 	}
 	em.emit(p.event(mtaPostfix, hs, qid, m, h.ts, em.next(), &o))
 	if m != nil && (stage == "DATA" || stage == "BDAT" || stage == "END-OF-MESSAGE") {

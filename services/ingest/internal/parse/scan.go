@@ -119,6 +119,16 @@ const maxText = 1024
 // spaces, invalid UTF-8 is replaced, and it is cut to max bytes on a rune
 // boundary. It returns a fresh string (never a view).
 func cleanText(s string, max int) string {
+	v, fresh := cleanTextView(s, max)
+	if !fresh {
+		return strings.Clone(v)
+	}
+	return v
+}
+
+// cleanTextView is cleanText without the copy of a text that needs no
+// change: it then returns (a prefix of) s itself and fresh=false.
+func cleanTextView(s string, max int) (v string, fresh bool) {
 	if len(s) > max {
 		s = s[:max]
 		for len(s) > 0 && !utf8.RuneStart(s[len(s)-1]) {
@@ -138,7 +148,7 @@ func cleanText(s string, max int) string {
 		}
 	}
 	if clean {
-		return strings.Clone(s)
+		return s, false
 	}
 	var b strings.Builder
 	b.Grow(len(s))
@@ -152,5 +162,5 @@ func cleanText(s string, max int) string {
 			b.WriteRune(r)
 		}
 	}
-	return b.String()
+	return b.String(), true
 }

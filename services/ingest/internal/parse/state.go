@@ -44,7 +44,7 @@ func (p *Parser) Snapshot() []PendingMessage {
 		pm := PendingMessage{
 			Host: m.hs.name, QueueID: m.qid, MTA: m.mta, Sender: m.sender, ClientIP: m.clientIP,
 			SASLUser: m.saslUser, MessageID: m.messageID, Subject: m.subject, Size: m.size,
-			LastID: m.lastID, Last: m.last, Attempts: m.attempts, Queued: m.queued, Hostile: m.hostile,
+			LastID: string(m.lastID), Last: m.last, Attempts: m.attempts, Queued: m.queued, Hostile: m.hostile,
 		}
 		for _, r := range m.outstanding {
 			pm.Outstanding = append(pm.Outstanding, PendingDeferal{Addr: r.addr, DSN: r.dsn, Code: r.code, Reason: string(r.reason)})
@@ -79,7 +79,7 @@ func (p *Parser) Restore(msgs []PendingMessage) error {
 		}
 		m := &msg{
 			hs: hs, qid: pm.QueueID, mta: pm.MTA, sender: pm.Sender, clientIP: pm.ClientIP, saslUser: pm.SASLUser,
-			messageID: pm.MessageID, subject: pm.Subject, size: pm.Size, lastID: pm.LastID, last: pm.Last,
+			messageID: pm.MessageID, subject: pm.Subject, size: pm.Size, lastID: []byte(pm.LastID), last: pm.Last,
 			attempts: pm.Attempts, queued: pm.Queued, hostile: pm.Hostile, pending: true,
 		}
 		for _, r := range pm.Outstanding {
@@ -95,4 +95,24 @@ func (p *Parser) Restore(msgs []PendingMessage) error {
 		}
 	}
 	return nil
+}
+
+// PartialLine returns the head of a container runtime's line whose later
+// records have not come yet ("" if none), for a checkpoint: restored with
+// SetPartialLine, the line's last record after a restart completes it.
+func (p *Parser) PartialLine() string {
+	if !p.partial {
+		return ""
+	}
+	return string(p.partialBuf)
+}
+
+// SetPartialLine restores what PartialLine returned (cut to MaxLineLen).
+func (p *Parser) SetPartialLine(s string) {
+	if s == "" {
+		p.partial, p.partialBuf = false, p.partialBuf[:0]
+		return
+	}
+	p.partial = true
+	p.partialBuf = append(p.partialBuf[:0], s[:min(len(s), p.opts.MaxLineLen)]...)
 }

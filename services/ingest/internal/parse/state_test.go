@@ -61,3 +61,26 @@ func TestSnapshotRestore(t *testing.T) {
 		t.Error("hostile saved sender accepted")
 	}
 }
+
+// A container line split across a checkpoint: the head saved with
+// PartialLine and restored into a new Parser joins the last record.
+func TestPartialLineRestore(t *testing.T) {
+	line := "Nov 26 17:30:58 relay1 postfix/local[13410]: C589E3780: to=<ops@relay1.example>, relay=local, delay=0.07, delays=0.03/0.01/0/0.03, dsn=2.0.0, status=sent (delivered to mailbox)"
+	p := newTestParser(t, Options{})
+	if _, err := feedAll(t, p, "2026-11-26T17:30:58.1Z stdout P "+line[:50]); err != nil {
+		t.Fatal(err)
+	}
+	saved := p.PartialLine()
+	if saved != line[:50] {
+		t.Fatalf("PartialLine %q", saved)
+	}
+	q := newTestParser(t, Options{})
+	q.SetPartialLine(saved)
+	evs, err := feedAll(t, q, "2026-11-26T17:30:58.2Z stdout F "+line[50:])
+	if err != nil || len(evs) != 1 || evs[0].Recipient != "ops@relay1.example" {
+		t.Fatalf("%d events, %v", len(evs), err)
+	}
+	if q.PartialLine() != "" {
+		t.Errorf("partial line left: %q", q.PartialLine())
+	}
+}

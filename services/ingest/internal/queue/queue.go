@@ -107,7 +107,7 @@ func ReadPostqueueJSON(r io.Reader, q *event.QueueSample) error {
 		}
 		var m msg
 		if err := json.Unmarshal(b, &m); err != nil {
-			return fmt.Errorf("%w: line %d: %v", ErrFormat, line, err)
+			return fmt.Errorf("%w: line %d: %w", ErrFormat, line, err)
 		}
 		if m.QueueName == "" {
 			m.QueueName = "unknown"
@@ -124,7 +124,7 @@ func ReadPostqueueJSON(r io.Reader, q *event.QueueSample) error {
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("%w: %v", ErrFormat, err)
+		return fmt.Errorf("%w: %w", ErrFormat, err)
 	}
 	q.TopSenders = top(senders, 10)
 	q.TopReasons = top(reasons, 10)

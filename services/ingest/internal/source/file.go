@@ -50,6 +50,20 @@ func Lines(r io.Reader, maxLine int, fn func(data []byte, offset int64, truncate
 	for {
 		chunk, err := br.ReadSlice('\n')
 		n += int64(len(chunk))
+		if len(buf) == 0 && err == nil && len(chunk) <= maxLine+1 {
+			// The common case: the whole line in the reader's buffer, fed
+			// without a copy.
+			data := chunk
+			for len(data) > 0 && (data[len(data)-1] == '\n' || data[len(data)-1] == '\r') {
+				data = data[:len(data)-1]
+			}
+			if ferr := fn(data, off, false); ferr != nil {
+				return ferr
+			}
+			off += n
+			n = 0
+			continue
+		}
 		if room := maxLine + 2 - len(buf); room > 0 {
 			buf = append(buf, chunk[:min(room, len(chunk))]...)
 		}

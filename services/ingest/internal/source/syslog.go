@@ -37,10 +37,9 @@ type Syslog struct {
 	IdleTimeout time.Duration
 	Logger      *slog.Logger
 
-	mu        sync.Mutex
-	udpConn   net.PacketConn
-	tcpLn     net.Listener
-	listening chan struct{}
+	mu      sync.Mutex
+	udpConn net.PacketConn
+	tcpLn   net.Listener
 }
 
 // Message is one received syslog message.
@@ -80,17 +79,17 @@ func (s *Syslog) Listen() error {
 		s.IdleTimeout = 5 * time.Minute
 	}
 	if s.Logger == nil {
-		s.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		s.Logger = slog.New(slog.DiscardHandler)
 	}
 	if s.UDP != "" && s.udpConn == nil {
-		c, err := net.ListenPacket("udp", s.UDP)
+		c, err := new(net.ListenConfig).ListenPacket(context.Background(), "udp", s.UDP)
 		if err != nil {
 			return fmt.Errorf("listen syslog udp %s: %w", s.UDP, err)
 		}
 		s.udpConn = c
 	}
 	if s.TCP != "" && s.tcpLn == nil {
-		ln, err := net.Listen("tcp", s.TCP)
+		ln, err := new(net.ListenConfig).Listen(context.Background(), "tcp", s.TCP)
 		if err != nil {
 			return fmt.Errorf("listen syslog tcp %s: %w", s.TCP, err)
 		}
