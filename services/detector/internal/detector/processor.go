@@ -376,9 +376,13 @@ func (p *Processor) cross(ri int, rec state.Record, c rules.Crossing, in *rules.
 		LastEventID:  id,
 		Shadow:       info.Shadow,
 	}
-	if p.tables[run.table] != nil && info.Window > 0 {
+	switch {
+	case p.tables[run.table] != nil && info.Window > 0 && !rec.IsStateless():
 		v.WindowStart = rec.WindowStart(info.Window)
-	} else {
+	case p.tables[run.table] != nil && info.Window > 0:
+		// A swept key answered (StatelessRule): the window it had.
+		v.WindowStart = p.tables[run.table].Layout().WindowStartAt(info.Window, ts)
+	default:
 		v.WindowStart = ts
 	}
 	if err := v.Validate(); err != nil {

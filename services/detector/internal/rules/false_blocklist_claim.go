@@ -103,7 +103,7 @@ func (c FalseBlocklistClaimConfig) Build(env Env) (Rule, error) {
 	if r.first, err = l.Mark(c.Window); err != nil {
 		return nil, err
 	}
-	r.msgFormat = "Your recipient address has been blocked by admins: its server claims we are on a block list when we are not (%d rejections in " +
+	r.msgFormat = "Your recipient address has been blocked by admins: its server claims we are on a block list when we are not (at least %d rejections in " +
 		FormatWindow(c.Window) + "). Open a ticket at " + strings.ReplaceAll(env.TicketURL, "%", "%%")
 	if err := CheckMessage(fmt.Sprintf(r.msgFormat, uint64(1<<63))); err != nil {
 		return nil, err
@@ -185,7 +185,7 @@ func (r *falseBlocklistClaim) Threshold(in *Input, rec state.Record) (Crossing, 
 	if len(r.ours) > 0 && !r.ours[ip] {
 		// A receiver that parses our Received headers: the claim is not
 		// about our connection.
-		return r.verdict(rec, map[string]float64{"cited_ip_platform": 0, "header_parsing": 1}), true
+		return r.verdict(rec, r.sum[0], map[string]float64{"cited_ip_platform": 0, "header_parsing": 1}), true
 	}
 	if zone == "" {
 		return Crossing{}, false
@@ -206,13 +206,19 @@ func (r *falseBlocklistClaim) Resolved(l Lookup, a Answer, rec state.Record) (Cr
 	if len(r.ours) == 0 {
 		f["cited_ip_platform"] = -1 // platform_ips not configured: not checked
 	}
-	return r.verdict(rec, f), true
+	return r.verdict(rec, 0, f), true
 }
 
-func (r *falseBlocklistClaim) verdict(rec state.Record, f map[string]float64) Crossing {
-	rec.Sums(r.claims, r.sum[:])
-	f["claims"] = float64(r.sum[0])
+// verdict builds the crossing; claims is the count when known (0 after
+// a lookup: Resolved reads no slot, see StatelessRule).
+func (r *falseBlocklistClaim) verdict(rec state.Record, claims uint64, f map[string]float64) Crossing {
+	if claims > 0 {
+		f["claims"] = float64(claims)
+	}
 	f["min_claims"] = float64(r.cfg.MinClaims)
 	f["window_seconds"] = r.cfg.Window.Seconds()
-	return Crossing{Message: fmt.Sprintf(r.msgFormat, r.sum[0]), Evidence: f, FirstEventID: rec.First(r.first)}
+	return Crossing{Message: fmt.Sprintf(r.msgFormat, max(claims, uint64(r.cfg.MinClaims))), Evidence: f, FirstEventID: rec.First(r.first)}
 }
+
+// Stateless implements StatelessRule: Resolved reads no slot.
+func (r *falseBlocklistClaim) Stateless() {}

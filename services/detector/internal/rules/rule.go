@@ -188,9 +188,11 @@ type Awaiter interface {
 	Resolved(l Lookup, a Answer, rec state.Record) (Crossing, bool)
 }
 
-// StatelessRule is implemented (as a marker) by rules that declare no
-// slots: their Resolved reads nothing from the record, so an answer still
-// counts when the key's state was swept while it was awaited.
+// StatelessRule is implemented (as a marker) by awaiting rules whose
+// Resolved reads no slot of the record (its key, and First, which is ""
+// on a stateless record): the evidence is the answer, so an answer still
+// counts when the key's state was swept while it was awaited (a backlog
+// replayed fast moves the clock past the windows within one lookup).
 type StatelessRule interface {
 	Stateless()
 }
