@@ -95,7 +95,6 @@ type queueFlood struct {
 	cfg       QueueFloodConfig
 	counts    state.Counters
 	msgFormat string
-	sums      [2]uint64
 	prev      [2]uint64 // the window's sums before this sample
 }
 

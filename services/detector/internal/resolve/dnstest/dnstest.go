@@ -7,6 +7,7 @@
 package dnstest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -54,12 +55,14 @@ func Start(zone string) (*Server, error) {
 	if err := s.Add(zone); err != nil {
 		return nil, err
 	}
+	var lc net.ListenConfig
+	ctx := context.Background()
 	for range 20 {
-		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+		pc, err := lc.ListenPacket(ctx, "udp", "127.0.0.1:0")
 		if err != nil {
 			return nil, err
 		}
-		l, err := net.Listen("tcp", pc.LocalAddr().String())
+		l, err := lc.Listen(ctx, "tcp", pc.LocalAddr().String())
 		if err != nil {
 			pc.Close()
 			continue // the TCP port is taken: another pair
