@@ -23,9 +23,12 @@ help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 .PHONY: build
-build: ## build bin/ingest bin/detector bin/enforcer bin/devkafka
+build: chdb-fetch ## build bin/ingest bin/detector bin/enforcer (with the embedded ClickHouse engine) bin/devkafka
 	@mkdir -p bin
-	go build -o bin/ ./services/ingest ./services/detector ./services/enforcer
+	go build -o bin/ ./services/ingest ./services/detector
+	@# -tags chdb links chDB (history's embedded store); the run path (-r) lets
+	@# the binary find .cache's libchdb.so without CHDB_LIB_PATH.
+	go build -tags chdb -ldflags "-r $$(dirname $$(scripts/chdb/fetch.sh path))" -o bin/ ./services/enforcer
 	cd tools && GOWORK=off go build -o ../bin/devkafka ./devkafka
 
 .PHONY: build-gowork-off
@@ -51,6 +54,7 @@ test-integration: ## only the end-to-end tests (real broker + kfake)
 check: ## gofmt and go vet
 	@out=$$(gofmt -l pkg services tools); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	go vet $(PKG)
+	go vet -tags chdb ./services/enforcer/...
 	cd tools && GOWORK=off go vet ./...
 	cd tools/deploy && GOWORK=off go vet ./...
 
@@ -85,6 +89,10 @@ bench: build ## print the performance figures of DESIGN.md's Targets
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME (default 20s) each
 	scripts/fuzz.sh
+
+.PHONY: chdb-fetch
+chdb-fetch: ## fetch libchdb.so (npm @chdb/lib-linux-x64-gnu, pinned, sha512-checked) into .cache/chdb
+	@scripts/chdb/fetch.sh >/dev/null
 
 .PHONY: kafka-fetch kafka-start kafka-stop
 kafka-fetch: ## download the Apache Kafka broker jars into .cache

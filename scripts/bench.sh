@@ -55,6 +55,21 @@ go test -run '^$' -bench 'BenchmarkEventDecode|BenchmarkEventEncode' -benchtime 
 go test -run '^$' -bench 'BenchmarkMXVerdicts' -benchtime "$BENCHTIME" -cpu 1 ./services/detector/internal/resolve/ | tee -a "$out" >&2
 go test -run '^$' -bench 'BenchmarkRecipientStageLatency' -benchtime "${RECIPIENT_SAMPLES:-300}x" -cpu 1 ./services/detector/internal/detector/ | tee -a "$out" >&2
 
+# History (enforcer): rows/s into the embedded engine (chDB) and into a private
+# Debian clickhouse-server (18.16; skipped without it) from Go, 100k-row batches
+# from 2 goroutines; then the p95 of each pack query over HISTORY_BENCH_EVENTS
+# generated events (default 10M) in the embedded engine.
+CHDB_LIB_PATH=$(scripts/chdb/fetch.sh)
+export CHDB_LIB_PATH
+go test -tags chdb -run '^$' -bench 'BenchmarkEmbeddedInsert|BenchmarkServerInsert' -benchtime "${HISTORY_BENCH_BATCHES:-20}x" ./services/enforcer/internal/history/ | tee -a "$out" >&2
+MXWARDEN_BENCH_EVENTS=${HISTORY_BENCH_EVENTS:-10000000} go test -tags chdb -timeout 60m -run '^$' -bench 'BenchmarkPack$' -benchtime 20x ./services/enforcer/internal/history/ | tee -a "$out" >&2
+# enforcer: the policy server with 1,000 concurrent connections and 1 M
+# active bans (both CPUs: the server and its 1,000 clients share them),
+# memory per active ban, and loading 1 M bans from the local snapshot.
+go test -run '^$' -bench 'BenchmarkPolicy1000Conns$' -benchtime "${POLICY_REQUESTS:-200000}x" ./services/enforcer/internal/policy/ | tee -a "$out" >&2
+go test -run '^$' -bench 'BenchmarkPolicy1000ConnsPaced$' -benchtime "${POLICY_PACED_REQUESTS:-50000}x" ./services/enforcer/internal/policy/ | tee -a "$out" >&2
+go test -run '^$' -bench 'BenchmarkMemoryPerBan$|BenchmarkSnapshotLoad$' -benchtime 1x ./services/enforcer/internal/banset/ | tee -a "$out" >&2
+
 # End to end (tools/mta): a real Postfix's maillog line -> ingest -> detector ->
 # enforcer over an in-process kfake broker -> REJECT from the policy server;
 # one sample per iteration. Skipped (n/a) without root and Postfix. The
@@ -70,6 +85,11 @@ e2e_rc=0
 # Enforcer sizing (tools/e2e): resident memory per ban and catch-up rate of
 # the whole enforcer process reading a bans topic of MXWARDEN_BENCH_BANS bans.
 (cd tools && GOWORK=off go test -run '^$' -bench 'BenchmarkEnforcerMemoryPerBan$' -benchtime 1x ./e2e/) 2>&1 | tee -a "$out" >&2 || true
+
+# Rules on labelled traffic (tools/traffic: two days of Postfix and Exim logs,
+# benign customers and one abuser per rule) through ingest parse and detector
+# replay: precision and recall per rule.
+labelled=$( (cd tools && GOWORK=off go test -count=1 -v -run '^TestLabelledTraffic$' ./e2e/) 2>&1 | sed -n 's/^ *labelled_test.go:[0-9]*: //p' || true)
 
 # metric <benchmark regexp> <unit>: the value reported for that unit.
 metric() { awk -v b="$1" -v u="$2" '$1 ~ b { for (i = 2; i <= NF; i++) if ($i == u) { print $(i-1); exit } }' "$out"; }
@@ -98,6 +118,13 @@ echo "  event decode (UnmarshalEvent, real events): $(fmt "$(metric 'BenchmarkEv
 echo "  event encode (AppendEvent, real events):    $(fmt "$(metric 'BenchmarkEventEncode/AppendEvent' events/s)" events/s)   (encoding/json: $(fmt "$(metric 'BenchmarkEventEncode/encoding_json' events/s)" events/s))"
 echo "  enforcer memory per ban (process RSS):       $(fmt "$(metric BenchmarkEnforcerMemoryPerBan B/ban)" B/ban) ($(fmt "$(metric BenchmarkEnforcerMemoryPerBan MiB-rss)" MiB) with $(fmt "$(metric BenchmarkEnforcerMemoryPerBan bans)" bans))"
 echo "  enforcer catch-up at start:                 $(fmt "$(metric BenchmarkEnforcerMemoryPerBan bans/s-catchup)" bans/s)"
+echo "  history rows into the embedded engine:     $(fmt "$(metric BenchmarkEmbeddedInsert rows/s)" rows/s)   target >= 1000000 rows/s"
+echo "  history rows into clickhouse-server 18.16: $(fmt "$(metric BenchmarkServerInsert rows/s)" rows/s)"
+echo "  history query pack, worst p95 over $(metric 'BenchmarkPack' events) events: $(fmt "$(metric 'BenchmarkPack' worst-p95-ms)" ms)"
+echo "  enforcer policy, 1,000 conns, 1M bans, saturated: $(fmt "$(metric 'BenchmarkPolicy1000Conns-' requests/s)" requests/s), p99 $(fmt "$(metric 'BenchmarkPolicy1000Conns-' p99-ms)" ms)"
+echo "  enforcer policy, 1,000 conns, 1M bans, 5000 req/s offered: p50 $(fmt "$(metric BenchmarkPolicy1000ConnsPaced p50-ms)" ms), p99 $(fmt "$(metric BenchmarkPolicy1000ConnsPaced p99-ms)" ms)   target p99 within policy.deadline (100 ms)"
+echo "  enforcer memory per active ban:             $(fmt "$(metric BenchmarkMemoryPerBan B/ban)" B/ban)"
+echo "  enforcer load 1M bans from disk at start:   $(fmt "$(metric BenchmarkSnapshotLoad s/load)" s)"
 echo "  no_mx MX decisions, cold cache (local DNS): $(fmt "$(metric 'BenchmarkMXVerdicts/cold' verdicts/s)" verdicts/s)"
 echo "  no_mx MX decisions, warm cache:             $(fmt "$(metric 'BenchmarkMXVerdicts/warm' verdicts/s)" verdicts/s)"
 echo "  recipient stage added latency (outcome -> ban): p50 $(fmt "$(metric BenchmarkRecipientStageLatency p50-ms)" ms), p99 $(fmt "$(metric BenchmarkRecipientStageLatency p99-ms)" ms)"
@@ -110,4 +137,6 @@ else
   e2e="n/a (needs root with postfix: scripts/mta/setup.sh)"
 fi
 echo "  end to end (real Postfix line -> policy REJECT, ingest source.poll=${MXWARDEN_BENCH_INGEST_POLL:-20ms}): $e2e   target <= 1000 ms"
+echo "  rules on labelled traffic (precision = right bans / bans, recall = abuse families banned by their rule):"
+if [ -n "$labelled" ]; then printf '%s\n' "$labelled" | sed 's/^/    /'; else echo "    n/a (TestLabelledTraffic did not run)"; fi
 exit "$e2e_rc"

@@ -27,6 +27,27 @@ else
   echo "test: not root, so scripts/mta/setup.sh was not run; the real-MTA tests skip if postfix/exim are missing"
 fi
 
+# History: Debian's clickhouse-server (18.16) for the writer's real-server
+# tests, and chDB's libchdb.so for the embedded engine's (-tags chdb).
+if [ "$(id -u)" = 0 ]; then
+  scripts/clickhouse/setup.sh
+elif [ "${CI:-}" = "true" ]; then
+  echo "test: CI=true needs root to install clickhouse-server (scripts/clickhouse/setup.sh)" >&2
+  exit 1
+fi
+CHDB_LIB_PATH=$(scripts/chdb/fetch.sh)
+export CHDB_LIB_PATH
+FLAGS="$FLAGS -tags chdb"
+
+# Chromium for the abuse desk's browser tests (chromedp): Debian's package.
+if [ "$(id -u)" = 0 ]; then
+  scripts/browser/setup.sh >/dev/null
+elif [ "${CI:-}" = "true" ] && ! command -v chromium >/dev/null; then
+  echo "test: CI=true needs root to install chromium (scripts/browser/setup.sh)" >&2
+  exit 1
+fi
+# Screenshots of the browser tests, kept after the run.
+export MXWARDEN_TEST_ARTIFACTS=${MXWARDEN_TEST_ARTIFACTS:-$ROOT/run/test-artifacts}
 # promtool for the alert-rule unit tests (tools/deploy): Debian's prometheus
 # package unpacked into .cache (scripts/prometheus/setup.sh).
 if PROMTOOL=$(scripts/prometheus/setup.sh); then

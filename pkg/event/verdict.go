@@ -136,6 +136,11 @@ type Ban struct {
 	// Level counts how often this subject has been banned (escalation: each
 	// repeat multiplies the TTL).
 	Level int `json:"level"`
+	// Actor is who made a manual ban (an API token's name); empty for rules.
+	Actor string `json:"actor,omitempty"`
+	// Reason is the operator's reason for a manual ban (one line, at most
+	// 400 bytes); the SMTP text stays in Message.
+	Reason string `json:"reason,omitempty"`
 }
 
 // BanKey is the Kafka key of a ban: "<kind>:<subject>" with the subject
@@ -225,6 +230,11 @@ func UnmarshalBan(b []byte) (*Ban, error) {
 	}
 	if err := v.Validate(); err != nil {
 		return nil, err
+	}
+	for _, f := range []struct{ name, v string }{{"actor", v.Actor}, {"reason", v.Reason}} {
+		if strings.ContainsAny(f.v, "\r\n\x00") || len(f.v) > 400 {
+			return nil, fmt.Errorf("%w: ban %s must be one line of at most 400 bytes", ErrInvalid, f.name)
+		}
 	}
 	return &v, nil
 }

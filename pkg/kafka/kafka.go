@@ -39,6 +39,10 @@ type Topics struct {
 	Outcomes string `koanf:"outcomes"`
 	// Queue carries MTA queue samples keyed by host. Default "mail.queue".
 	Queue string `koanf:"queue"`
+	// Disputes carries the abuse desk's dispute records (event.Dispute),
+	// compacted, keyed by dispute id: the latest record says whether it is
+	// open. Default "mail.disputes".
+	Disputes string `koanf:"disputes"`
 }
 
 // Config is the Kafka section every service shares.
@@ -73,6 +77,7 @@ func DefaultConfig(service string) Config {
 			Queue:      "mail.queue",
 			Allowlist:  "mail.allowlist",
 			Outcomes:   "mail.outcomes",
+			Disputes:   "mail.disputes",
 		},
 		CreateTopics:      true,
 		Partitions:        6,
@@ -95,6 +100,9 @@ func (c Config) Validate() error {
 	if t.Events == "" || t.Verdicts == "" || t.Bans == "" || t.DeadLetter == "" || t.Queue == "" ||
 		t.Allowlist == "" || t.Outcomes == "" {
 		return errors.New("kafka.topics: every topic needs a name")
+	}
+	if t.Disputes == "" {
+		return errors.New("kafka.topics.disputes: needs a name")
 	}
 	if c.Partitions < 1 {
 		return fmt.Errorf("kafka.partitions: %d < 1", c.Partitions)
@@ -144,6 +152,7 @@ func EnsureTopics(ctx context.Context, cl *kgo.Client, cfg Config) error {
 		{cfg.Topics.Outcomes, nil},
 		{cfg.Topics.Bans, map[string]*string{"cleanup.policy": &compact}},
 		{cfg.Topics.Allowlist, map[string]*string{"cleanup.policy": &compact}},
+		{cfg.Topics.Disputes, map[string]*string{"cleanup.policy": &compact}},
 	}
 	for _, s := range specs {
 		resp, err := adm.CreateTopic(ctx, cfg.Partitions, cfg.ReplicationFactor, s.configs, s.name)

@@ -4,6 +4,13 @@
 //	enforcer [run] [--config FILE] [--set key=value]...
 //	enforcer render --format postfix-access|exim [--side sender|recipient] [FILE|-]...
 //	enforcer check [--config FILE] [--set key=value]...   validate the configuration, print it as JSON
+//	enforcer migrate [--config FILE] [--set key=value]... apply the history schema (history.path or history.dsn)
+//	enforcer history load|query|pack ...                  the history store offline (see internal/history)
+//	enforcer ctl [--url URL] [--token-file FILE] [--json] list|show|lookup|ban|unban|allowlist|allow|disallow ...
+//
+// ctl is the operator CLI over the operator API; it exits with the codes
+// of package ctl (0 ok, 2 usage, 3 not found, 4 unauthorized, 5 invalid,
+// 6 Kafka unavailable, 1 anything else).
 package main
 
 import (
@@ -18,10 +25,14 @@ import (
 
 	"github.com/mxwarden/mxwarden/pkg/config"
 	"github.com/mxwarden/mxwarden/pkg/metrics"
+	"github.com/mxwarden/mxwarden/services/enforcer/internal/ctl"
 	"github.com/mxwarden/mxwarden/services/enforcer/internal/enforcer"
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "ctl" {
+		os.Exit(ctl.Run(context.Background(), os.Args[2:], os.Getenv, os.Stdout, os.Stderr))
+	}
 	if err := run(context.Background(), os.Args[1:], os.Environ, os.Stdin, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "enforcer:", err)
 		os.Exit(1)
@@ -54,9 +65,11 @@ func run(ctx context.Context, args []string, environ func() []string, stdin io.R
 			return fmt.Errorf("build enforcer: %w", err)
 		}
 		return svc.Run(ctx)
+	case "migrate", "history":
+		return historyCommand(ctx, cmd, args, environ, stdin, stdout, stderr)
 	case "render":
 		return enforcer.Render(args, stdin, stdout, stderr, time.Now)
 	default:
-		return fmt.Errorf("unknown subcommand %q (want run or render)", cmd)
+		return fmt.Errorf("unknown subcommand %q (want run, check, render, ctl, migrate or history)", cmd)
 	}
 }

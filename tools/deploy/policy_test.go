@@ -140,6 +140,7 @@ func TestKafkaTopics(t *testing.T) {
 	want := map[string]string{
 		"mail.events": "delete", "mail.verdicts": "delete", "mail.bans": "compact", "mail.allowlist": "compact",
 		"mail.outcomes": "delete", "mail.queue": "delete", "mail.deadletter": "delete",
+		"mail.disputes": "compact", // the abuse desk's disputes, keyed by id
 	}
 	src, err := os.ReadFile(filepath.Join(repoRoot(), "pkg", "kafka", "kafka.go"))
 	if err != nil {

@@ -133,8 +133,9 @@ func banLine(t *testing.T, b []byte) string {
 }
 
 type detectorProc struct {
-	cmd  *exec.Cmd
-	done chan error
+	cmd    *exec.Cmd
+	done   chan error    // the exit status, once
+	exited chan struct{} // closed when the process is gone
 }
 
 func startDetector(t testing.TB, bin, logPath string, args []string) *detectorProc {
@@ -148,8 +149,13 @@ func startDetector(t testing.TB, bin, logPath string, args []string) *detectorPr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &detectorProc{cmd: cmd, done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait(); lf.Close() }()
+	p := &detectorProc{cmd: cmd, done: make(chan error, 1), exited: make(chan struct{})}
+	go func() { err := cmd.Wait(); lf.Close(); close(p.exited); p.done <- err }()
+	// However the test ends, the process does not outlive it.
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.exited
+	})
 	return p
 }
 
@@ -220,6 +226,12 @@ func detectorRestarts(t *testing.T, brokers, mode string) {
 	// Stream the events in: 30 chunks, one every 150 ms.
 	var pwg sync.WaitGroup
 	var produced atomic.Bool // the whole stream is in
+	// The last third of the stream waits until the faults are done, so
+	// they land mid-stream however slow the machine is.
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	releaseStream := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(releaseStream)
 	pwg.Add(1)
 	go func() {
 		defer pwg.Done()
@@ -227,6 +239,13 @@ func detectorRestarts(t *testing.T, brokers, mode string) {
 		const chunks = 60
 		per := len(vals) / chunks
 		for c := range chunks {
+			if c == 2*chunks/3 {
+				select {
+				case <-release:
+				case <-ctx.Done():
+					return
+				}
+			}
 			var recs []*kgo.Record
 			for i := c * per; i < (c+1)*per && i < len(vals); i++ {
 				recs = append(recs, &kgo.Record{Topic: topics["events"], Key: []byte(keys[i]), Value: vals[i]})
@@ -270,8 +289,9 @@ func detectorRestarts(t *testing.T, brokers, mode string) {
 			t.Logf("kill -9 number %d, %s after progress: %d of the %d events produced so far committed", k+1, d, c, e)
 			a = startDetector(t, bin, logA, argsA)
 		}
-		if midStream == 0 {
-			t.Fatal("no kill landed mid-stream")
+		releaseStream()
+		if midStream != 3 {
+			t.Fatalf("%d of 3 kills landed mid-stream", midStream)
 		}
 	case "rebalance":
 		// Once the first has committed some work, a second joins: it takes
@@ -285,6 +305,7 @@ func detectorRestarts(t *testing.T, brokers, mode string) {
 		time.Sleep(time.Duration(300+rng.IntN(700)) * time.Millisecond)
 		b.kill9()
 		t.Log("second detector killed with SIGKILL; the first takes its partitions after the session timeout")
+		releaseStream()
 	}
 	pwg.Wait()
 	waitGroupDone(ctx, t, adm, run+".detector", topics["events"], a)

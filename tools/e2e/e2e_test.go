@@ -71,7 +71,7 @@ func runPipeline(t *testing.T, brokers string) {
 	var wg sync.WaitGroup
 	t.Cleanup(func() { cancel(); wg.Wait() })
 	enf := start(ctx, t, &wg, dir, "enforcer", filepath.Join(bin, "enforcer"), append([]string{"run"}, append(common,
-		"--set", "policy.addr="+policyAddr, "--set", "maps.dir="+mapsDir)...)...)
+		"--set", "policy.addr="+policyAddr, "--set", "maps.dir="+mapsDir, "--set", "state.dir="+filepath.Join(dir, "state"))...)...)
 	start(ctx, t, &wg, dir, "detector", filepath.Join(bin, "detector"), append([]string{"run"}, append(common,
 		"--set", "group="+run+".detector")...)...)
 	start(ctx, t, &wg, dir, "ingest", filepath.Join(bin, "ingest"), append([]string{"run"}, append(common,

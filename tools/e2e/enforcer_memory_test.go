@@ -67,7 +67,7 @@ func enforcerRSS(b *testing.B, brokers, topic string) (int64, time.Duration) {
 	start(ctx, b, &wg, dir, "enforcer", filepath.Join(bin, "enforcer"), "run",
 		"--set", "kafka.brokers="+brokers, "--set", "kafka.topics.bans="+topic,
 		"--set", "kafka.partitions=6", "--set", "http.addr="+httpAddr, "--set", "policy.addr="+freeAddr(b),
-		"--set", "maps.dir="+filepath.Join(dir, "maps"), "--set", "print_bans=false", "--set", "log.level=warn")
+		"--set", "maps.dir="+filepath.Join(dir, "maps"), "--set", "state.dir="+filepath.Join(dir, "state"), "--set", "print_bans=false", "--set", "log.level=warn")
 	deadline := time.Now().Add(5 * time.Minute)
 	for !strings.HasPrefix(httpGet(httpAddr, "/readyz"), "ready") {
 		if time.Now().After(deadline) {

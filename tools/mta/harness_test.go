@@ -255,7 +255,7 @@ func send(t *testing.T, port int, msgs []message) {
 				}
 			}
 			if err != nil && !allRefused {
-				errs <- fmt.Errorf("swaks %s: %v\n%s", m.name, err, out)
+				errs <- fmt.Errorf("swaks %s: %w\n%s", m.name, err, out)
 			}
 			if err == nil && allRefused {
 				errs <- fmt.Errorf("swaks %s: every recipient should have been refused\n%s", m.name, out)

@@ -89,7 +89,7 @@ func BenchmarkEndToEndReject(b *testing.B) {
 	}
 	svc := func(args ...string) []string { return append(append([]string{"run"}, common...), args...) }
 	enf := startService(b, dir, "enforcer", filepath.Join(bins, "enforcer"), svc(
-		"--set", "policy.addr="+policyAddr, "--set", "maps.dir="+filepath.Join(dir, "maps"))...)
+		"--set", "policy.addr="+policyAddr, "--set", "maps.dir="+filepath.Join(dir, "maps"), "--set", "state.dir="+filepath.Join(dir, "state"))...)
 	startService(b, dir, "detector", filepath.Join(bins, "detector"), svc(
 		"--set", fmt.Sprintf("group=latency-%d.detector", rand.Uint32()),
 		"--set", fmt.Sprintf("rules.invalid_recipients.min_attempts=%d", benchMinAttempts),

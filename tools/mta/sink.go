@@ -10,6 +10,8 @@ package mta
 
 import (
 	"bufio"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -161,7 +163,7 @@ type Sink struct {
 
 // StartSink listens on a free 127.0.0.1 port and serves until Close.
 func StartSink() (*Sink, error) {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	ln, err := new(net.ListenConfig).Listen(context.Background(), "tcp4", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
@@ -353,7 +355,7 @@ func (s *Sink) serve(c net.Conn) {
 // readLine reads one CRLF (or LF) terminated command line.
 func readLine(r *bufio.Reader) (string, error) {
 	line, err := r.ReadSlice('\n')
-	if err == bufio.ErrBufferFull {
+	if errors.Is(err, bufio.ErrBufferFull) {
 		return "", fmt.Errorf("line longer than %d bytes", maxLine)
 	}
 	if err != nil {

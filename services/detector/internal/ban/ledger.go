@@ -130,6 +130,13 @@ func (l *Ledger) Suppressed(rule string, kind event.SubjectKind, subject string,
 	return true
 }
 
+// Holds reports whether rule's last verdict on the subject still holds at
+// ts, without counting a repeat.
+func (l *Ledger) Holds(rule string, kind event.SubjectKind, subject string, ts time.Time) bool {
+	h, ok := l.holds[holdKey{rule, kind, subject}]
+	return ok && ts.Before(h.until)
+}
+
 // SuppressedTotal is how many crossings of rule were suppressed so far.
 func (l *Ledger) SuppressedTotal(rule string) uint64 { return l.suppressed[rule] }
 
@@ -160,6 +167,11 @@ func (l *Ledger) Apply(v *event.Verdict) (event.Ban, bool) {
 		n = lv.n + 1
 	}
 	expires := v.TS.Add(l.cfg.TTLAt(n))
+	if !v.Expires.IsZero() {
+		// The rule set its own duration (Crossing.TTL): a temporary
+		// refusal, not escalated.
+		expires = v.Expires.Time
+	}
 	forget := expires.Add(l.cfg.MaxTTL)
 	l.levels[sk] = &level{n: n, forget: forget}
 	l.touchLevel(sk)

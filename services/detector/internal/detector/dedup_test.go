@@ -124,6 +124,7 @@ func process(t *testing.T, p *Processor, ev *event.DeliveryEvent) bool {
 
 func TestProcessorDedup(t *testing.T) {
 	cfg := Default()
+	onlyRules(t, &cfg, CodeInvalidRecipientsForTest)
 	cfg.Rules.InvalidRecipients.MinAttempts = 3
 	cfg.Rules.InvalidRecipients.MinUnknown = 3
 	p, err := NewProcessor(cfg, rules.StageSender, Options{Now: fixedNow})
@@ -199,6 +200,7 @@ func TestProcessorDedup(t *testing.T) {
 func TestProcessorDedupBounds(t *testing.T) {
 	cfg := Default()
 	cfg.Dedup.MaxIDs = 10 // under 16: the Set forgets one id at a time
+	onlyRules(t, &cfg, "invalid_recipients")
 	cfg.Rules.InvalidRecipients.Window = 2 * time.Hour
 	p, err := NewProcessor(cfg, rules.StageSender, Options{Now: fixedNow})
 	if err != nil {

@@ -167,6 +167,7 @@ func TestRestoreRandom(t *testing.T) {
 		evs = append(evs, ev)
 	}
 	cfg := Default()
+	onlyRules(t, &cfg, CodeInvalidRecipientsForTest)
 	cfg.Ban.TTL = 20 * time.Minute
 	cfg.Ban.MaxTTL = time.Hour
 	want := runRestarting(t, cfg, evs, 1, nil)

@@ -356,11 +356,22 @@ func (p *Processor) cross(ri int, rec state.Record, c rules.Crossing, in *rules.
 		return
 	}
 	action := info.Action
+	if c.Action != "" {
+		action = c.Action
+	}
 	if action == "" {
 		action = event.ActionBan
 	}
 	if info.Shadow {
 		action = event.ActionFlag
+	}
+	if action != event.ActionFlag && p.bannedByOther(ri, kind, subject, ts) {
+		// Silence while banned holds for the subject, not only the rule:
+		// another rule's ban of the same subject is in force. A defer
+		// would replace that ban on the compacted bans topic (one record
+		// per subject), and a second ban would escalate one offence twice.
+		run.stats.Suppressed++
+		return
 	}
 	v := event.Verdict{
 		V:            event.SchemaVersion,
@@ -392,10 +403,28 @@ func (p *Processor) cross(ri int, rec state.Record, c rules.Crossing, in *rules.
 		return
 	}
 	v.ID = rules.VerdictID(&v)
+	if c.TTL > 0 {
+		v.Expires = event.OptTime{Time: ts.Add(c.TTL)} // the ledger keeps a preset expiry
+	}
 	out.Verdicts = append(out.Verdicts, v)
 	if b, ok := p.ledger.Apply(&out.Verdicts[len(out.Verdicts)-1]); ok {
 		out.Bans = append(out.Bans, b)
 	}
+}
+
+// bannedByOther reports whether another rule that bans holds a ban on the
+// subject at ts.
+func (p *Processor) bannedByOther(ri int, kind event.SubjectKind, subject string, ts time.Time) bool {
+	for i := range p.runs {
+		in := &p.runs[i].info
+		if i == ri || in.Shadow || (in.Action != event.ActionBan && in.Action != "") {
+			continue
+		}
+		if p.ledger.Holds(in.Code, kind, subject, ts) {
+			return true
+		}
+	}
+	return false
 }
 
 // await parks a crossing until its lookup's answer arrives.

@@ -71,13 +71,13 @@ func probeEvent(i int, sender, rcpt, sasl string) *event.DeliveryEvent {
 
 func TestProcessorAllowlistDeferAwait(t *testing.T) {
 	cfg := Default()
-	cfg.Rules.InvalidRecipients.On = false
+	onlyRules(t, &cfg)
 	cfg.Allowlist = []string{"sender_domain:trusted.example", "account:vip"}
 	var started startLog
 	p, err := NewProcessor(cfg, rules.StageSender, Options{Now: fixedNow, Resolver: &started, extra: []rules.Section{
 		probe{code: "probe_ban", kind: event.KindSender, action: event.ActionBan},
 		probe{code: "probe_defer", kind: event.KindAccount, action: event.ActionDefer, stless: true},
-		probe{code: "probe_await", kind: event.KindSender, action: event.ActionBan, await: true},
+		probe{code: "probe_await", kind: event.KindSenderDomain, action: event.ActionBan, await: true},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -125,6 +125,7 @@ func TestProcessorAllowlistDeferAwait(t *testing.T) {
 
 func TestProcessorShadowAndKinds(t *testing.T) {
 	cfg := Default()
+	onlyRules(t, &cfg, "invalid_recipients")
 	cfg.Rules.InvalidRecipients.Shadow = true
 	cfg.Rules.InvalidRecipients.MinUnknown, cfg.Rules.InvalidRecipients.MinAttempts = 2, 2
 	p, err := NewProcessor(cfg, rules.StageSender, Options{Now: fixedNow})

@@ -344,7 +344,7 @@ func (s *Service) inputTopics() []string {
 // refuses one that has another count.
 func (s *Service) ensureStateTopic(ctx context.Context, adm *kadm.Client) error {
 	events, topic := s.cfg.Kafka.Topics.Events, s.cfg.StateTopic()
-	var want int
+	var want, waited int
 	base := map[string]int32{}
 	for {
 		inputs := s.inputTopics()
@@ -369,6 +369,9 @@ func (s *Service) ensureStateTopic(ctx context.Context, adm *kadm.Client) error 
 			break
 		}
 		// Not created yet (kafka.create_topics off and nobody made it).
+		if waited++; waited%30 == 0 {
+			s.logger.Warn("waiting for the input topics to exist", "topics", strings.Join(s.inputTopics(), ", "))
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -950,6 +953,7 @@ func (s *Service) followAllowlist(ctx context.Context, base []kgo.Opt, ready cha
 	// its last stable offset when we start (EnsureTopics may still be
 	// creating the topic: wait for it).
 	var pending map[int32]int64
+	waited := 0
 	adm := kadm.NewClient(cl)
 	for pending == nil {
 		ends, err := adm.ListCommittedOffsets(ctx, topic)
@@ -961,6 +965,9 @@ func (s *Service) followAllowlist(ctx context.Context, base []kgo.Opt, ready cha
 				}
 			})
 			break
+		}
+		if waited++; waited%20 == 0 {
+			s.logger.Warn("waiting for the allowlist topic to exist: no verdict before it is read", "topic", topic)
 		}
 		select {
 		case <-ctx.Done():

@@ -2,6 +2,7 @@ package detector
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -187,6 +188,16 @@ func eventRecords(t *testing.T, topic, path string) []*kgo.Record {
 	var recs []*kgo.Record
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
+		if bytes.Contains(sc.Bytes(), []byte(`"queues"`)) {
+			// A queue sample (queue_flood's scenarios): to the queue topic.
+			q, err := event.UnmarshalQueueSample(sc.Bytes())
+			if err != nil {
+				t.Fatal(err)
+			}
+			val, _ := event.MarshalQueueSample(q)
+			recs = append(recs, &kgo.Record{Topic: Default().Kafka.Topics.Queue, Key: []byte(q.Host), Value: val})
+			continue
+		}
 		ev, err := event.UnmarshalEvent(sc.Bytes())
 		if err != nil {
 			t.Fatal(err)
@@ -210,7 +221,7 @@ func waitCommitted(ctx context.Context, t *testing.T, adm *kadm.Client, cfg Conf
 		// so committed outcomes at their end means the recipient stage
 		// is through too.
 		committed, cerr := adm.FetchOffsets(ctx, cfg.Group)
-		ends, err := adm.ListEndOffsets(ctx, cfg.Kafka.Topics.Events, cfg.Kafka.Topics.Outcomes)
+		ends, err := adm.ListEndOffsets(ctx, cfg.Kafka.Topics.Events, cfg.Kafka.Topics.Outcomes, cfg.Kafka.Topics.Queue)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -331,6 +342,7 @@ func allCommitted(ends kadm.ListedOffsets, committed kadm.OffsetResponses) bool 
 
 func TestDropPartitions(t *testing.T) {
 	cfg := Default()
+	onlyRules(t, &cfg, "invalid_recipients")
 	cfg.HTTP.Addr = ""
 	svc, err := New(cfg, testLogger(t), prometheus.NewRegistry())
 	if err != nil {

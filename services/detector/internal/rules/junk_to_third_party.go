@@ -24,8 +24,9 @@ const CodeJunkToThirdParty = "junk_to_third_party"
 // without a logged subject counts as one kind) within 24 h. A per-minute
 // cron job reaches it in under two hours; a person mailing a colleague
 // every day does not in a year. Deferrals are retries of a message and do
-// not count; recipients in local_domains (mail that stays on the platform)
-// are not third parties.
+// not count; recipients in the sender's own domain (or a parent or
+// subdomain of it: monitoring mail to the customer's own ops address) and
+// in local_domains (mail that stays on the platform) are not third parties.
 type JunkToThirdPartyConfig struct {
 	// On turns the rule on. Default true.
 	On bool `koanf:"enabled"`
@@ -97,7 +98,17 @@ func (r *junkToThirdParty) Filter(in *Input) bool {
 	default:
 		return false
 	}
-	return len(r.local) == 0 || !r.local[strings.ToLower(event.Domain(ev.Recipient))]
+	rd := strings.ToLower(event.Domain(ev.Recipient))
+	if sameOrg(strings.ToLower(event.Domain(ev.Sender)), rd) {
+		return false // the sender's own organisation is no third party
+	}
+	return len(r.local) == 0 || !r.local[rd]
+}
+
+// sameOrg reports whether two domains are one or one is under the other
+// (web1.shop.example and shop.example): mail within an organisation.
+func sameOrg(a, b string) bool {
+	return a == b || strings.HasSuffix(a, "."+b) || strings.HasSuffix(b, "."+a)
 }
 
 func (r *junkToThirdParty) Update(in *Input, rec state.Record) {

@@ -16,6 +16,18 @@ import (
 // is adding one line here (see doc.go).
 type Config struct {
 	InvalidRecipients InvalidRecipientsConfig `koanf:"invalid_recipients"`
+	InvalidSender     InvalidSenderConfig     `koanf:"invalid_sender"`
+	CronFlood         CronFloodConfig         `koanf:"cron_flood"`
+	BannedSoftware    BannedSoftwareConfig    `koanf:"banned_software"`
+	WebformSpam       WebformSpamConfig       `koanf:"webform_spam"`
+	BulkMarketing     BulkMarketingConfig     `koanf:"bulk_marketing"`
+	AutomatedMail     AutomatedMailConfig     `koanf:"automated_mail"`
+	RateLimit         RateLimitConfig         `koanf:"rate_limit"`
+	AccountRateLimit  AccountRateLimitConfig  `koanf:"account_rate_limit"`
+	LimitEvasion      LimitEvasionConfig      `koanf:"limit_evasion"`
+	SPFRejections     SPFRejectionsConfig     `koanf:"spf_rejections"`
+	Spoofing          SpoofingConfig          `koanf:"spoofing"`
+	AuthFailures      AuthFailuresConfig      `koanf:"auth_failures"`
 	// The recipient stage's rules (mail.outcomes, mail.queue).
 	SMSGateway           SMSGatewayConfig           `koanf:"sms_gateway"`
 	NonexistentRecipient NonexistentRecipientConfig `koanf:"nonexistent_recipient"`

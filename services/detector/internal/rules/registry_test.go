@@ -47,11 +47,17 @@ func TestRegistry(t *testing.T) {
 	}}
 	rs, err := New(DefaultConfig(), env, 5*time.Minute)
 	if err != nil || len(rs) != len(Codes()) || rs[0].Info().Code != CodeInvalidRecipients || layouts[event.KindSender].Empty() {
-		t.Fatalf("rules %v, err %v", rs, err)
+		t.Fatalf("rules %v, err %v", rs, err) // every rule is on by default
 	}
 	c.InvalidRecipients.On = false
-	if rs, err := New(c, env, 5*time.Minute); err != nil || len(rs) != len(Codes())-1 || rs[0].Info().Code == CodeInvalidRecipients {
+	rs, err = New(c, env, 5*time.Minute)
+	if err != nil || len(rs) != len(Codes())-1 {
 		t.Fatalf("disabled: %v %v", rs, err)
+	}
+	for _, r := range rs {
+		if r.Info().Code == CodeInvalidRecipients {
+			t.Fatal("a disabled rule was built into the run")
+		}
 	}
 }
 

@@ -153,6 +153,13 @@ type Crossing struct {
 	Message string
 	// FirstEventID is the first event of the evidence ("" if unknown).
 	FirstEventID string
+	// Action overrides Info().Action for this crossing when set, e.g. a
+	// rate limit that defers while over its ceiling and bans far over it.
+	Action event.Action
+	// TTL, when set, is how long this verdict holds instead of the ban
+	// ledger's escalating TTL (no escalation): a temporary refusal lasts
+	// until the window can fall below the ceiling again.
+	TTL time.Duration
 	// Await, when set, asks for an outside answer (DNS, DNSBL) before the
 	// rule decides: the processor starts it through Env.Resolver without
 	// blocking the partition and, once the answer is in, calls the rule's

@@ -178,13 +178,18 @@ func (t *Table) Touch(key string, ts time.Time) (Record, bool) {
 	return Record{t: t, s: s, c: t.counters(i), bucket: b, ns: ns, fresh: !ok}, true
 }
 
-// Lookup returns key's record without touching it.
+// Lookup returns key's record without moving its clock (the record may
+// still be changed: with tracking it counts as changed for Flush).
 func (t *Table) Lookup(key string) (Record, bool) {
 	i, ok := t.find(key, t.hash(key))
 	if !ok {
 		return Record{}, false
 	}
 	s := t.slot(i)
+	if t.track && !s.dirty {
+		s.dirty = true
+		t.dirty = append(t.dirty, i)
+	}
 	return Record{t: t, s: s, c: t.counters(i), bucket: s.last, ns: t.wm}, true
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,14 +15,16 @@ import (
 // Kinds lists every subject kind in lookup order (see Match).
 var Kinds = []event.SubjectKind{
 	event.KindSender, event.KindAccount, event.KindSenderDomain, event.KindClientIP,
-	event.KindRecipient, event.KindRecipientDomain,
+	event.KindSenderRecipient, event.KindRecipient, event.KindRecipientDomain,
 }
 
 // Enforced reports whether b must be enforced at now: it is active
-// (event.Ban.Active: not shadow, not expired) and its action is "ban". A
-// ban record carrying action "flag" is recorded but never enforced.
+// (event.Ban.Active: not shadow, not expired) and its action is "ban" or
+// "defer". A ban record carrying action "flag" is recorded but never
+// enforced. Enforced does not look at the allowlist; Set.Match and
+// Set.Snapshot do.
 func Enforced(b *event.Ban, now time.Time) bool {
-	return b.Action == event.ActionBan && b.Active(now)
+	return (b.Action == event.ActionBan || b.Action == event.ActionDefer) && b.Active(now)
 }
 
 // Change describes what one Apply, Put or Expire did to one key.
@@ -33,12 +36,16 @@ type Change struct {
 	New *event.Ban
 }
 
-// Snapshot is the set of bans enforced at At, sorted by key. It is
-// immutable: callers must not modify the bans (their Evidence maps are
-// shared with the set).
+// Snapshot is the set of bans enforced at At, sorted by key, with the
+// allowlist entries in force. It is immutable: callers must not modify the
+// bans or entries (they are shared with the set).
 type Snapshot struct {
-	At   time.Time
-	Bans []event.Ban
+	At time.Time
+	// Bans are the bans enforced at At that no allowlist entry exempts
+	// (see Exempt), sorted by key.
+	Bans []*event.Ban
+	// Allow are the allowlist entries in force at At, sorted by key.
+	Allow []*event.AllowEntry
 }
 
 // Query is what a policy request can be matched on. Empty fields are not
@@ -50,13 +57,16 @@ type Query struct {
 	Recipient string
 }
 
-// Set is the materialised ban set. The zero value is not usable; call New.
+// Set is the materialised ban set and allowlist. The zero value is not
+// usable; call New. Stored bans and entries are never modified in place:
+// Put stores a copy, so pointers handed out stay valid and unchanged.
 type Set struct {
 	now func() time.Time
 
 	mu       sync.RWMutex
 	bans     map[string]*event.Ban
-	enforced map[event.SubjectKind]int // stored bans that are not shadow and act "ban", by kind
+	allow    map[string]*event.AllowEntry
+	enforced map[event.SubjectKind]int // stored bans that are not shadow and act "ban"/"defer", by kind
 
 	subMu sync.Mutex
 	subs  map[chan struct{}]struct{}
@@ -70,6 +80,7 @@ func New(now func() time.Time) *Set {
 	return &Set{
 		now:      now,
 		bans:     make(map[string]*event.Ban),
+		allow:    make(map[string]*event.AllowEntry),
 		enforced: make(map[event.SubjectKind]int),
 		subs:     make(map[chan struct{}]struct{}),
 	}
@@ -90,17 +101,59 @@ func (s *Set) Apply(key, value []byte) (Change, error) {
 	if value == nil {
 		return s.Delete(string(key)), nil
 	}
-	if !json.Valid(value) {
-		return Change{}, ErrDecode
-	}
-	b, err := event.UnmarshalBan(value)
+	b, err := DecodeBan(key, value)
 	if err != nil {
 		return Change{}, err
 	}
-	if b.Key() != string(key) {
-		return Change{}, fmt.Errorf("%w: key %q, ban %q", ErrKeyMismatch, truncate(string(key)), truncate(b.Key()))
-	}
 	return s.Put(b), nil
+}
+
+// DecodeBan decodes and checks one record of the bans topic (see Apply).
+func DecodeBan(key, value []byte) (*event.Ban, error) {
+	if !json.Valid(value) {
+		return nil, ErrDecode
+	}
+	b, err := event.UnmarshalBan(value)
+	if err != nil {
+		return nil, err
+	}
+	if b.Key() != string(key) {
+		return nil, fmt.Errorf("%w: key %q, ban %q", ErrKeyMismatch, truncate(string(key)), truncate(b.Key()))
+	}
+	return b, nil
+}
+
+// DecodeAllow decodes and checks one record of the allowlist topic.
+func DecodeAllow(key, value []byte) (*event.AllowEntry, error) {
+	if !json.Valid(value) {
+		return nil, ErrDecode
+	}
+	a, err := event.UnmarshalAllowEntry(value)
+	if err != nil {
+		return nil, err
+	}
+	if a.Key() != string(key) {
+		return nil, fmt.Errorf("%w: key %q, entry %q", ErrKeyMismatch, truncate(string(key)), truncate(a.Key()))
+	}
+	return a, nil
+}
+
+// ApplyAllow applies one record of the allowlist topic: a nil value
+// removes the entry, any other value is decoded and stored. It reports
+// whether the set changed; errors are those of Apply.
+func (s *Set) ApplyAllow(key, value []byte) (bool, error) {
+	if len(key) == 0 {
+		return false, ErrEmptyKey
+	}
+	if value == nil {
+		return s.DeleteAllow(string(key)), nil
+	}
+	a, err := DecodeAllow(key, value)
+	if err != nil {
+		return false, err
+	}
+	s.PutAllow(a)
+	return true, nil
 }
 
 // Put stores b under b.Key(), replacing what was there. The caller must
@@ -134,41 +187,103 @@ func (s *Set) Delete(key string) Change {
 	return Change{Key: key, Old: old}
 }
 
+// PutAllow stores a under a.Key(), replacing what was there. The caller
+// must have validated a.
+func (s *Set) PutAllow(a *event.AllowEntry) {
+	c := *a
+	s.mu.Lock()
+	s.allow[c.Key()] = &c
+	s.mu.Unlock()
+	s.notify()
+}
+
+// DeleteAllow removes the allowlist entry under key; it reports whether
+// there was one.
+func (s *Set) DeleteAllow(key string) bool {
+	s.mu.Lock()
+	_, ok := s.allow[key]
+	delete(s.allow, key)
+	s.mu.Unlock()
+	if ok {
+		s.notify()
+	}
+	return ok
+}
+
+// GetAllow returns the allowlist entry under key, in force or not.
+func (s *Set) GetAllow(key string) (event.AllowEntry, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	a, ok := s.allow[key]
+	if !ok {
+		return event.AllowEntry{}, false
+	}
+	return *a, true
+}
+
 // count adjusts the enforced-by-kind counters. Callers hold mu.
 func (s *Set) count(b *event.Ban, d int) {
-	if b != nil && !b.Shadow && b.Action == event.ActionBan {
+	if b != nil && !b.Shadow && (b.Action == event.ActionBan || b.Action == event.ActionDefer) {
 		s.enforced[b.SubjectKind] += d
 	}
 }
 
-// Expire removes the bans that have expired at the set's clock and
-// returns what it removed, sorted by key.
+// Expire removes the bans and allowlist entries that have expired at the
+// set's clock and returns the bans it removed, sorted by key. The scan
+// runs under the read lock; only the removal takes the write lock, so
+// lookups are not held up by a large set.
 func (s *Set) Expire() []Change {
 	now := s.now()
-	var out []Change
-	s.mu.Lock()
+	var keys, akeys []string
+	s.mu.RLock()
 	for k, b := range s.bans {
 		if !b.Expires.IsZero() && !now.Before(b.Expires.Time) {
+			keys = append(keys, k)
+		}
+	}
+	for k, a := range s.allow {
+		if !a.Active(now) {
+			akeys = append(akeys, k)
+		}
+	}
+	s.mu.RUnlock()
+	if len(keys) == 0 && len(akeys) == 0 {
+		return nil
+	}
+	var out []Change
+	s.mu.Lock()
+	for _, k := range keys {
+		// Re-check: the ban may have been replaced since the scan.
+		if b, ok := s.bans[k]; ok && !b.Expires.IsZero() && !now.Before(b.Expires.Time) {
 			delete(s.bans, k)
 			s.count(b, -1)
 			out = append(out, Change{Key: k, Old: b})
 		}
 	}
-	s.mu.Unlock()
-	if len(out) > 0 {
-		sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
-		s.notify()
+	for _, k := range akeys {
+		if a, ok := s.allow[k]; ok && !a.Active(now) {
+			delete(s.allow, k)
+		}
 	}
+	s.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	s.notify()
 	return out
 }
 
-// NextExpiry returns the earliest expiry among the stored bans, if any.
+// NextExpiry returns the earliest expiry among the stored bans and
+// allowlist entries, if any.
 func (s *Set) NextExpiry() (time.Time, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var next time.Time
 	for _, b := range s.bans {
 		if e := b.Expires.Time; !e.IsZero() && (next.IsZero() || e.Before(next)) {
+			next = e
+		}
+	}
+	for _, a := range s.allow {
+		if e := a.Expires.Time; !e.IsZero() && (next.IsZero() || e.Before(next)) {
 			next = e
 		}
 	}
@@ -180,6 +295,13 @@ func (s *Set) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return len(s.bans)
+}
+
+// AllowLen returns the number of stored allowlist entries.
+func (s *Set) AllowLen() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.allow)
 }
 
 // EnforcedCounts returns, per kind, how many stored bans are neither shadow
@@ -205,9 +327,9 @@ func (s *Set) Get(key string) (event.Ban, bool) {
 	return *b, true
 }
 
-// Lookup returns the ban enforced now on (kind, subject). Client IPs are
-// also looked up in their canonical form, so "2001:DB8:0::1" finds a ban
-// on "2001:db8::1".
+// Lookup returns the ban enforced now on (kind, subject), ignoring the
+// allowlist. Client IPs are also looked up in their canonical form, so
+// "2001:DB8:0::1" finds a ban on "2001:db8::1".
 func (s *Set) Lookup(kind event.SubjectKind, subject string) (event.Ban, bool) {
 	if subject == "" {
 		return event.Ban{}, false
@@ -215,72 +337,385 @@ func (s *Set) Lookup(kind event.SubjectKind, subject string) (event.Ban, bool) {
 	now := s.now()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.lookupLocked(kind, subject, now)
-}
-
-func (s *Set) lookupLocked(kind event.SubjectKind, subject string, now time.Time) (event.Ban, bool) {
-	if b, ok := s.bans[event.BanKey(kind, subject)]; ok && Enforced(b, now) {
+	if b := s.lookupLocked(kind, subject, now); b != nil {
 		return *b, true
 	}
+	return event.Ban{}, false
+}
+
+func canonicalIP(subject string) (string, bool) {
+	if a, err := netip.ParseAddr(subject); err == nil {
+		if c := a.Unmap().String(); c != subject {
+			return c, true
+		}
+	}
+	return "", false
+}
+
+func (s *Set) lookupLocked(kind event.SubjectKind, subject string, now time.Time) *event.Ban {
+	if b, ok := s.bans[event.BanKey(kind, subject)]; ok && Enforced(b, now) {
+		return b
+	}
 	if kind == event.KindClientIP {
-		if a, err := netip.ParseAddr(subject); err == nil {
-			if c := a.Unmap().String(); c != subject {
-				if b, ok := s.bans[event.BanKey(kind, c)]; ok && Enforced(b, now) {
-					return *b, true
-				}
+		if c, ok := canonicalIP(subject); ok {
+			if b, ok := s.bans[event.BanKey(kind, c)]; ok && Enforced(b, now) {
+				return b
 			}
 		}
 	}
-	return event.Ban{}, false
+	return nil
 }
 
-// Match returns the first ban enforced now on any subject of q, looked up
-// in this order: sender, account, sender domain, client IP, recipient,
-// recipient domain. Domains are the part after the last '@' of the address.
-func (s *Set) Match(q Query) (event.Ban, bool) {
-	type probe struct {
-		kind    event.SubjectKind
-		subject string
+// allowedLocked reports whether an allowlist entry in force covers (kind, subject).
+func (s *Set) allowedLocked(kind event.SubjectKind, subject string, now time.Time) bool {
+	if subject == "" || len(s.allow) == 0 {
+		return false
 	}
-	probes := [...]probe{
-		{event.KindSender, q.Sender},
-		{event.KindAccount, q.Account},
-		{event.KindSenderDomain, event.Domain(q.Sender)},
-		{event.KindClientIP, q.ClientIP},
-		{event.KindRecipient, q.Recipient},
-		{event.KindRecipientDomain, event.Domain(q.Recipient)},
+	if a, ok := s.allow[event.BanKey(kind, subject)]; ok && a.Active(now) {
+		return true
 	}
+	if kind == event.KindClientIP {
+		if c, ok := canonicalIP(subject); ok {
+			if a, ok := s.allow[event.BanKey(kind, c)]; ok && a.Active(now) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Allowed reports whether an allowlist entry in force covers (kind, subject) exactly.
+func (s *Set) Allowed(kind event.SubjectKind, subject string) bool {
 	now := s.now()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	return s.allowedLocked(kind, subject, now)
+}
+
+// Match returns the ban enforced now on the request q, after the
+// allowlist. Subjects are looked up in this order: sender, account,
+// sender domain, client IP, sender→recipient pair, recipient, recipient
+// domain (domains are the part after the last '@'); the first ban with
+// action "ban" wins, else the first with action "defer".
+//
+// The allowlist always wins. An entry exempts the bans it is at least as
+// specific as: a sender entry exempts bans on that sender, on its domain
+// and on its pairs; a sender_domain entry bans on the domain, on its
+// addresses and on their pairs; recipient and recipient_domain entries
+// likewise on the recipient side; a sender_recipient entry exempts every
+// sender, recipient, domain and pair ban of that one pair; account and
+// client_ip entries exempt bans on the same account or IP only (an
+// allowlisted relay IP does not shield the senders behind it).
+func (s *Set) Match(q Query) (event.Ban, bool) {
+	now := s.now()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.matchLocked(q, now)
+}
+
+// TryMatch is Match if the read lock can be taken at once; locked is
+// false (and nothing was looked up) when a writer holds or waits for it.
+func (s *Set) TryMatch(q Query) (b event.Ban, ok, locked bool) {
+	now := s.now()
+	if !s.mu.TryRLock() {
+		return event.Ban{}, false, false
+	}
+	defer s.mu.RUnlock()
+	b, ok = s.matchLocked(q, now)
+	return b, ok, true
+}
+
+func (s *Set) matchLocked(q Query, now time.Time) (event.Ban, bool) {
+	sd, rd := event.Domain(q.Sender), event.Domain(q.Recipient)
+	pair := ""
+	if q.Sender != "" && q.Recipient != "" {
+		pair = event.PairSubject(q.Sender, q.Recipient)
+	}
+	var aS, aSD, aA, aIP, aP, aR, aRD bool
+	if len(s.allow) > 0 {
+		aS = s.allowedLocked(event.KindSender, q.Sender, now)
+		aSD = s.allowedLocked(event.KindSenderDomain, sd, now)
+		aA = s.allowedLocked(event.KindAccount, q.Account, now)
+		aIP = s.allowedLocked(event.KindClientIP, q.ClientIP, now)
+		aP = s.allowedLocked(event.KindSenderRecipient, pair, now)
+		aR = s.allowedLocked(event.KindRecipient, q.Recipient, now)
+		aRD = s.allowedLocked(event.KindRecipientDomain, rd, now)
+	}
+	probes := [...]struct {
+		kind    event.SubjectKind
+		subject string
+		exempt  bool
+	}{
+		{event.KindSender, q.Sender, aS || aSD || aP},
+		{event.KindAccount, q.Account, aA},
+		{event.KindSenderDomain, sd, aS || aSD || aP},
+		{event.KindClientIP, q.ClientIP, aIP},
+		{event.KindSenderRecipient, pair, aP || aS || aSD || aR || aRD},
+		{event.KindRecipient, q.Recipient, aR || aRD || aP},
+		{event.KindRecipientDomain, rd, aR || aRD || aP},
+	}
+	var deferred *event.Ban
 	for _, p := range probes {
-		if p.subject == "" {
+		if p.subject == "" || p.exempt {
 			continue
 		}
-		if b, ok := s.lookupLocked(p.kind, p.subject, now); ok {
-			return b, true
+		b := s.lookupLocked(p.kind, p.subject, now)
+		if b == nil {
+			continue
 		}
+		if b.Action == event.ActionBan {
+			return *b, true
+		}
+		if deferred == nil {
+			deferred = b
+		}
+	}
+	if deferred != nil {
+		return *deferred, true
 	}
 	return event.Ban{}, false
 }
 
-// Snapshot returns the bans enforced at the set's clock, sorted by key.
+// exemptLocked reports whether the allowlist exempts b from every request
+// it could match (see Match): an entry on b's own key, on the domain of an
+// address ban, or on either side of a pair ban. An entry on one address of
+// a banned domain does not exempt the domain ban; the map formats carry
+// such exceptions where they can (Snapshot.Allow).
+func (s *Set) exemptLocked(b *event.Ban, now time.Time) bool {
+	if len(s.allow) == 0 {
+		return false
+	}
+	if s.allowedLocked(b.SubjectKind, b.Subject, now) {
+		return true
+	}
+	switch b.SubjectKind {
+	case event.KindSender:
+		return s.allowedLocked(event.KindSenderDomain, event.Domain(b.Subject), now)
+	case event.KindRecipient:
+		return s.allowedLocked(event.KindRecipientDomain, event.Domain(b.Subject), now)
+	case event.KindSenderRecipient:
+		snd, rcpt, ok := event.SplitPair(b.Subject)
+		return ok && (s.allowedLocked(event.KindSender, snd, now) ||
+			s.allowedLocked(event.KindSenderDomain, event.Domain(snd), now) ||
+			s.allowedLocked(event.KindRecipient, rcpt, now) ||
+			s.allowedLocked(event.KindRecipientDomain, event.Domain(rcpt), now))
+	}
+	return false
+}
+
+// Exempt reports whether the allowlist exempts b everywhere (see exemptLocked).
+func (s *Set) Exempt(b *event.Ban) bool {
+	now := s.now()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.exemptLocked(b, now)
+}
+
+// Snapshot returns the bans enforced at the set's clock that the allowlist
+// does not exempt, and the allowlist entries in force, each sorted by key.
+// The read lock is held only while the pointers are collected.
 func (s *Set) Snapshot() Snapshot {
 	now := s.now()
 	s.mu.RLock()
-	keys := make([]string, 0, len(s.bans))
-	for k, b := range s.bans {
-		if Enforced(b, now) {
-			keys = append(keys, k)
+	bans := make([]*event.Ban, 0, len(s.bans))
+	for _, b := range s.bans {
+		if Enforced(b, now) && !s.exemptLocked(b, now) {
+			bans = append(bans, b)
 		}
 	}
-	sort.Strings(keys)
-	bans := make([]event.Ban, len(keys))
-	for i, k := range keys {
-		bans[i] = *s.bans[k]
+	allow := make([]*event.AllowEntry, 0, len(s.allow))
+	for _, a := range s.allow {
+		if a.Active(now) {
+			allow = append(allow, a)
+		}
 	}
 	s.mu.RUnlock()
-	return Snapshot{At: now, Bans: bans}
+	sort.Slice(bans, func(i, j int) bool { return bans[i].Key() < bans[j].Key() })
+	sort.Slice(allow, func(i, j int) bool { return allow[i].Key() < allow[j].Key() })
+	return Snapshot{At: now, Bans: bans, Allow: allow}
+}
+
+// State is everything stored: bans (enforced or not) and allowlist
+// entries (in force or not), unsorted. It is what the disk snapshot saves.
+type State struct {
+	Bans  []*event.Ban
+	Allow []*event.AllowEntry
+}
+
+// State returns every stored ban and entry.
+func (s *Set) State() State {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	st := State{Bans: make([]*event.Ban, 0, len(s.bans)), Allow: make([]*event.AllowEntry, 0, len(s.allow))}
+	for _, b := range s.bans {
+		st.Bans = append(st.Bans, b)
+	}
+	for _, a := range s.allow {
+		st.Allow = append(st.Allow, a)
+	}
+	return st
+}
+
+// Replace makes the set hold exactly what from holds (from must not be
+// used afterwards) and returns the bans that changed, sorted by key. It is
+// how a catch-up read into a fresh set takes over from the set loaded
+// from disk: lookups see either the old or the new content, never a mix,
+// and the write lock is held only for the swap.
+func (s *Set) Replace(from *Set) []Change {
+	from.mu.Lock()
+	bans, allow, enforced := from.bans, from.allow, from.enforced
+	from.bans, from.allow, from.enforced = map[string]*event.Ban{}, map[string]*event.AllowEntry{}, map[event.SubjectKind]int{}
+	from.mu.Unlock()
+	s.mu.Lock()
+	old := s.bans
+	s.bans, s.allow, s.enforced = bans, allow, enforced
+	s.mu.Unlock()
+	var out []Change
+	for k, n := range bans {
+		if o, ok := old[k]; !ok || !sameBan(o, n) {
+			out = append(out, Change{Key: k, Old: o, New: n})
+		}
+	}
+	for k, o := range old {
+		if _, ok := bans[k]; !ok {
+			out = append(out, Change{Key: k, Old: o})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	s.notify()
+	return out
+}
+
+// sameBan compares what enforcement and the printed line depend on.
+func sameBan(a, b *event.Ban) bool {
+	return a.Rule == b.Rule && a.Action == b.Action && a.Shadow == b.Shadow && a.Message == b.Message &&
+		a.Expires.Equal(b.Expires.Time) && a.Level == b.Level && a.TS.Equal(b.TS) && a.Source == b.Source
+}
+
+// Filter selects bans for List. Zero fields select everything.
+type Filter struct {
+	Rule    string
+	Kind    event.SubjectKind
+	Subject string    // case-insensitive substring of the subject
+	Since   time.Time // ban's ts at or after
+	Source  string
+	// All includes bans not enforced now (shadow, flag, expired,
+	// allowlisted); by default only enforced ones are listed.
+	All bool
+}
+
+// List returns the bans selected by f, newest first (then by key), and
+// how many there are in all; offset and limit page through them (limit
+// <= 0: all).
+func (s *Set) List(f Filter, offset, limit int) ([]event.Ban, int) {
+	now := s.now()
+	sub := strings.ToLower(f.Subject)
+	s.mu.RLock()
+	sel := make([]*event.Ban, 0, 64)
+	for k, b := range s.bans {
+		if f.Rule != "" && b.Rule != f.Rule || f.Kind != "" && b.SubjectKind != f.Kind || f.Source != "" && b.Source != f.Source {
+			continue
+		}
+		if sub != "" && !strings.Contains(k[len(b.SubjectKind)+1:], sub) {
+			continue
+		}
+		if !f.Since.IsZero() && b.TS.Before(f.Since) {
+			continue
+		}
+		if !f.All && (!Enforced(b, now) || s.exemptLocked(b, now)) {
+			continue
+		}
+		sel = append(sel, b)
+	}
+	s.mu.RUnlock()
+	sort.Slice(sel, func(i, j int) bool {
+		if !sel[i].TS.Equal(sel[j].TS) {
+			return sel[i].TS.After(sel[j].TS)
+		}
+		return sel[i].Key() < sel[j].Key()
+	})
+	total := len(sel)
+	if offset > total {
+		offset = total
+	}
+	sel = sel[offset:]
+	if limit > 0 && len(sel) > limit {
+		sel = sel[:limit]
+	}
+	out := make([]event.Ban, len(sel))
+	for i, b := range sel {
+		out[i] = *b
+	}
+	return out, total
+}
+
+// ListAllow returns the allowlist entries of kind (all kinds when empty)
+// whose subject holds sub (case-insensitive), sorted by key.
+func (s *Set) ListAllow(kind event.SubjectKind, sub string) []event.AllowEntry {
+	sub = strings.ToLower(sub)
+	s.mu.RLock()
+	out := make([]event.AllowEntry, 0, len(s.allow))
+	for k, a := range s.allow {
+		if kind != "" && a.Kind != kind || sub != "" && !strings.Contains(k[len(a.Kind)+1:], sub) {
+			continue
+		}
+		out = append(out, *a)
+	}
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Key() < out[j].Key() })
+	return out
+}
+
+// Applying returns every stored ban that could apply to mail of subject,
+// enforced or not, sorted by key: for an address, bans on it as sender or
+// recipient, on its domain and on pairs holding it; for a domain, bans on
+// the domain and on every address and pair of the domain; for anything
+// else (an account, an IP) bans of kind account and client_ip on it.
+func (s *Set) Applying(subject string) []event.Ban {
+	subject = strings.ToLower(strings.TrimSpace(subject))
+	if subject == "" {
+		return nil
+	}
+	at := strings.LastIndexByte(subject, '@')
+	keys := map[string]bool{
+		event.BanKey(event.KindAccount, subject):  true,
+		event.BanKey(event.KindClientIP, subject): true,
+	}
+	if c, ok := canonicalIP(subject); ok {
+		keys[event.BanKey(event.KindClientIP, c)] = true
+	}
+	domain := subject
+	if at >= 0 {
+		domain = subject[at+1:]
+		keys[event.BanKey(event.KindSender, subject)] = true
+		keys[event.BanKey(event.KindRecipient, subject)] = true
+	}
+	keys[event.BanKey(event.KindSenderDomain, domain)] = true
+	keys[event.BanKey(event.KindRecipientDomain, domain)] = true
+	s.mu.RLock()
+	var out []event.Ban
+	for k, b := range s.bans {
+		hit := keys[k]
+		if !hit {
+			switch b.SubjectKind {
+			case event.KindSenderRecipient:
+				snd, rcpt, _ := event.SplitPair(strings.ToLower(b.Subject))
+				if at >= 0 {
+					hit = snd == subject || rcpt == subject
+				} else {
+					hit = event.Domain(snd) == domain || event.Domain(rcpt) == domain
+				}
+			case event.KindSender, event.KindRecipient:
+				hit = at < 0 && strings.EqualFold(event.Domain(b.Subject), domain)
+			}
+		}
+		if hit {
+			out = append(out, *b)
+		}
+	}
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Key() < out[j].Key() })
+	return out
 }
 
 // Subscribe returns a channel that receives a value after every change of

@@ -2,7 +2,10 @@ package enforcer
 
 import (
 	"context"
+	"strings"
 	"time"
+
+	"github.com/mxwarden/mxwarden/services/enforcer/internal/mta"
 )
 
 // Retry pauses after a failed map write.
@@ -20,7 +23,15 @@ type mapLoop struct {
 	cancel  func()
 	backoff time.Duration
 	retry   bool // the last flush failed
+	// reloadDue: the Postfix reload is owed (it failed, or came too soon
+	// after the last one); reloadIn is when to try again.
+	reloadDue  bool
+	reloadIn   time.Duration
+	lastReload time.Time
 }
+
+// minReloadInterval is the shortest time between two runs of maps.postfix_reload.
+const minReloadInterval = time.Second
 
 func newMapLoop(s *Service) *mapLoop {
 	notify, cancel := s.set.Subscribe()
@@ -47,14 +58,33 @@ func (l *mapLoop) flush(ctx context.Context, announce bool) {
 		return
 	}
 	snap := s.set.Snapshot()
-	failed := false
+	failed, postfixChanged := false, false
 	for _, w := range s.writers {
+		gen := w.Generation()
 		if err := w.Write(ctx, snap); err != nil {
 			if ctx.Err() != nil {
 				return
 			}
 			failed = true
 			s.logger.Error("write map", "component", "map_writer", "path", w.Path(), "err", err)
+		}
+		if w.Generation() != gen && w.Format() == mta.Postfix {
+			postfixChanged = true
+		}
+	}
+	if reload := strings.Fields(s.cfg.Maps.PostfixReload); len(reload) > 0 && (postfixChanged || l.reloadDue) {
+		// A reload restarts Postfix's daemons: at most one per
+		// minReloadInterval, the rest folded into the next.
+		if wait := minReloadInterval - time.Since(l.lastReload); wait > 0 {
+			l.reloadDue = true
+			l.retry = failed
+			l.reloadIn = wait
+			return
+		}
+		l.reloadDue, l.lastReload = false, time.Now()
+		if err := mta.RunCommand(ctx, reload, ""); err != nil && ctx.Err() == nil {
+			failed, l.reloadDue = true, true
+			s.logger.Error("reload postfix after a map change", "component", "map_writer", "err", err)
 		}
 	}
 	l.retry = failed
@@ -86,7 +116,11 @@ func (l *mapLoop) run(ctx context.Context) error {
 		}
 		stop(retry)
 		retry = nil
-		if l.retry {
+		reloadIn := l.reloadIn
+		l.reloadIn = 0
+		if reloadIn > 0 && !l.retry {
+			retry = time.NewTimer(reloadIn)
+		} else if l.retry {
 			l.backoff = min(max(2*l.backoff, minWriteRetry), maxWriteRetry)
 			retry = time.NewTimer(l.backoff)
 		} else {

@@ -69,7 +69,8 @@ func Render(args []string, stdin io.Reader, stdout, stderr io.Writer, now func()
 			return fmt.Errorf("render: read %s: %w", displayName(name), err)
 		}
 	}
-	out := format.Render(set.Snapshot().Bans, side)
+	snap := set.Snapshot()
+	out := format.Render(snap.Bans, snap.Allow, side)
 	if _, err := stdout.Write(out.Body); err != nil {
 		return fmt.Errorf("render: write: %w", err)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/mxwarden/mxwarden/pkg/event"
+	"github.com/mxwarden/mxwarden/services/enforcer/internal/banset"
 )
 
 // syncBuffer is a goroutine-safe bytes.Buffer.
@@ -62,10 +63,14 @@ func testConfig(t *testing.T, c *kfake.Cluster, dir string) Config {
 	cfg.Policy.Addr = "127.0.0.1:0"
 	cfg.Maps.Dir = dir
 	cfg.Maps.Debounce = 20 * time.Millisecond
+	cfg.State.Dir = filepath.Join(t.TempDir(), "state")
+	if dir != "" {
+		cfg.State.Dir = filepath.Join(dir, "state")
+	}
 	return cfg
 }
 
-func startService(t *testing.T, cfg Config) *running {
+func startService(t *testing.T, cfg Config, opts ...Option) *running {
 	t.Helper()
 	logs := &syncBuffer{}
 	t.Cleanup(func() {
@@ -74,7 +79,7 @@ func startService(t *testing.T, cfg Config) *running {
 		}
 	})
 	r := &running{t: t, reg: prometheus.NewRegistry(), stdout: &syncBuffer{}, done: make(chan error, 1)}
-	svc, err := New(cfg, slog.New(slog.NewTextHandler(logs, nil)), r.reg, WithStdout(r.stdout))
+	svc, err := New(cfg, slog.New(slog.NewTextHandler(logs, nil)), r.reg, append([]Option{WithStdout(r.stdout)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,8 +303,10 @@ func TestRunEndToEnd(t *testing.T) {
 	}
 	produceBan(t, prod, newBan(event.KindSender, "later@x.example", "banned while down", time.Time{}))
 
-	// --- second enforcer: its first fetch is held back, so it cannot
-	// catch up; it must not be ready, listen, or rewrite the maps.
+	// --- second enforcer, without a local snapshot: its first fetch is
+	// held back, so it cannot catch up; it must not be ready, listen, or
+	// rewrite the maps. (With a snapshot it answers at once: TestRestartKafkaDown.)
+	cfg.State.Dir = ""
 	release := make(chan struct{})
 	var held atomic.Bool
 	cluster.ControlKey(int16(kmsg.Fetch), func(kmsg.Request) (kmsg.Response, error, bool) {
@@ -357,7 +364,7 @@ func TestRunEndToEnd(t *testing.T) {
 	if got := testutil.ToFloat64(r2.svc.m.caughtUp); got != 1 {
 		t.Errorf("caught_up = %v", got)
 	}
-	if n, err := testutil.GatherAndCount(r2.reg, "mxwarden_enforcer_bans_active"); err != nil || n != 6 {
+	if n, err := testutil.GatherAndCount(r2.reg, "mxwarden_enforcer_bans_active"); err != nil || n != len(banset.Kinds) {
 		t.Errorf("bans_active series = %d, %v", n, err)
 	}
 }
@@ -389,7 +396,7 @@ func TestRunDisabledOutputs(t *testing.T) {
 func TestNewRejectsInvalidConfig(t *testing.T) {
 	cfg := Default()
 	cfg.Policy.MaxConns = 0
-	if _, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry()); err == nil {
+	if _, err := New(cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry()); err == nil {
 		t.Fatal("invalid config accepted")
 	}
 }
@@ -405,7 +412,7 @@ func TestRunFailsOnUnwritableMapDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := testConfig(t, cluster, filepath.Join(file, "maps"))
-	svc, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	svc, err := New(cfg, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

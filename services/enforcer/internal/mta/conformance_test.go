@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"os"
@@ -44,6 +43,8 @@ func conformanceCases() []conformanceCase {
 				func(msg string) string { return "REJECT " + SanitizeMessage(msg) }},
 			conformanceCase{"exim/" + string(side), Exim, side, parseExim,
 				func(msg string) string { return SanitizeMessage(msg) }},
+			conformanceCase{"exim-list/" + string(side), EximList, side, parseEximList,
+				func(msg string) string { return SanitizeMessage(msg) }},
 		)
 	}
 	return out
@@ -66,7 +67,15 @@ func sideKinds(side Side) (addr, domain event.SubjectKind, others []event.Subjec
 	return addr, domain, []event.SubjectKind{event.KindSender, event.KindSenderDomain, event.KindAccount, event.KindClientIP}
 }
 
-func snap(bans ...event.Ban) banset.Snapshot { return banset.Snapshot{At: t0, Bans: bans} }
+func snap(bans ...event.Ban) banset.Snapshot { return banset.Snapshot{At: t0, Bans: ptrs(bans)} }
+
+func ptrs(bans []event.Ban) []*event.Ban {
+	out := make([]*event.Ban, len(bans))
+	for i := range bans {
+		out[i] = &bans[i]
+	}
+	return out
+}
 
 type harness struct {
 	t    *testing.T
@@ -86,7 +95,7 @@ func newHarness(t *testing.T, tc conformanceCase) *harness {
 func (h *harness) writer(command ...string) *FileWriter {
 	h.t.Helper()
 	w := NewFileWriter(FileConfig{Format: h.tc.format, Side: h.tc.side, Path: h.path, Command: command},
-		slog.New(slog.NewTextHandler(io.Discard, nil)), h.m)
+		slog.New(slog.DiscardHandler), h.m)
 	if err := w.Connect(context.Background()); err != nil {
 		h.t.Fatalf("connect: %v", err)
 	}
@@ -166,7 +175,7 @@ func testWrite(t *testing.T, tc conformanceCase) {
 
 func testNotConnected(t *testing.T, tc conformanceCase) {
 	h := newHarness(t, tc)
-	w := NewFileWriter(FileConfig{Format: tc.format, Side: tc.side, Path: h.path}, slog.New(slog.NewTextHandler(io.Discard, nil)), h.m)
+	w := NewFileWriter(FileConfig{Format: tc.format, Side: tc.side, Path: h.path}, slog.New(slog.DiscardHandler), h.m)
 	if err := w.Write(context.Background(), snap()); !errors.Is(err, ErrNotConnected) {
 		t.Fatalf("write before connect: %v", err)
 	}
@@ -184,7 +193,7 @@ func testNotConnected(t *testing.T, tc conformanceCase) {
 	if err := os.WriteFile(blocker, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	w = NewFileWriter(FileConfig{Format: tc.format, Side: tc.side, Path: filepath.Join(blocker, "map")}, slog.New(slog.NewTextHandler(io.Discard, nil)), h.m)
+	w = NewFileWriter(FileConfig{Format: tc.format, Side: tc.side, Path: filepath.Join(blocker, "map")}, slog.New(slog.DiscardHandler), h.m)
 	if err := w.Connect(context.Background()); err == nil {
 		t.Fatal("connect under a file succeeded")
 	}
@@ -249,7 +258,7 @@ func testAtomic(t *testing.T, tc conformanceCase) {
 	}
 	valid := map[string]bool{}
 	for _, v := range versions {
-		valid[string(tc.format.Render(v.Bans, tc.side).Body)] = true
+		valid[string(tc.format.Render(v.Bans, nil, tc.side).Body)] = true
 	}
 	w := h.writer()
 	h.write(w, versions[0])
@@ -353,7 +362,7 @@ func testHostile(t *testing.T, tc conformanceCase) {
 	}
 	wantKeys := map[string]bool{"good@x.example": true, "good.example": true, `odd\back@x.example`: true,
 		"o'brien@x.example": true, "[192.0.2.1]": true, "bücher.example": true}
-	if tc.format == Exim {
+	if tc.format == Exim || tc.format == EximList {
 		// ':' is quoted by the Exim writer, and Postfix has no use for it
 		// in these kinds (no IPv6 keys), so only Exim gets this one.
 		valid = append(valid, mkBan(domain, "[ipv6:2001:db8::1]", "v6 literal"), mkBan(addr, "a:b@x.example", "colon"))
@@ -416,7 +425,7 @@ func testDeterministic(t *testing.T, tc conformanceCase) {
 	// Two bans rendering to one key (the set would never hold both, but a
 	// Format must not depend on it).
 	bans = append(bans, mkBan(addr, "DUP@x.example", "first"), mkBan(addr, "dup@x.example", "second"))
-	want := tc.format.Render(bans, tc.side).Body
+	want := tc.format.Render(ptrs(bans), nil, tc.side).Body
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range 20 {
 		shuffled := append([]event.Ban(nil), bans...)

@@ -10,11 +10,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/mxwarden/mxwarden/pkg/event"
 	"github.com/mxwarden/mxwarden/services/enforcer/internal/banset"
 )
 
@@ -27,6 +29,9 @@ type FileConfig struct {
 	Format Format
 	// Side selects the bans.
 	Side Side
+	// Rules, when set, keeps only the bans of these rules (e.g. the
+	// over-quota list: mailbox_full); ExceptRules leaves these rules out.
+	Rules, ExceptRules []string
 	// Path is the map file. Its directory is created by Connect.
 	Path string
 	// Command runs after every change of the file, and once after Connect,
@@ -48,7 +53,20 @@ type FileWriter struct {
 	onDisk     []byte // content of Path as last read or written; nil if unknown
 	commandDue bool   // Command has not run successfully since the last change
 	skipped    map[Skipped]bool
+	generation int // content changes written since NewFileWriter
 }
+
+// Generation counts the content changes Write put on disk (including
+// the command after them); callers compare it to see whether a Write
+// changed the file.
+func (w *FileWriter) Generation() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.generation
+}
+
+// Format returns the writer's format.
+func (w *FileWriter) Format() Format { return w.cfg.Format }
 
 var _ Writer = (*FileWriter)(nil)
 
@@ -113,7 +131,16 @@ func (w *FileWriter) Write(ctx context.Context, snap banset.Snapshot) error {
 	if !w.connected {
 		return ErrNotConnected
 	}
-	r := w.cfg.Format.Render(snap.Bans, w.cfg.Side)
+	bans := snap.Bans
+	if len(w.cfg.Rules) > 0 || len(w.cfg.ExceptRules) > 0 {
+		bans = make([]*event.Ban, 0, len(snap.Bans))
+		for _, b := range snap.Bans {
+			if (len(w.cfg.Rules) == 0 || slices.Contains(w.cfg.Rules, b.Rule)) && !slices.Contains(w.cfg.ExceptRules, b.Rule) {
+				bans = append(bans, b)
+			}
+		}
+	}
+	r := w.cfg.Format.Render(bans, snap.Allow, w.cfg.Side)
 	w.reportSkipped(r.Skipped)
 	changed := !bytes.Equal(r.Body, w.onDisk) || w.onDisk == nil
 	if !changed && !w.commandDue {
@@ -136,6 +163,7 @@ func (w *FileWriter) Write(ctx context.Context, snap banset.Snapshot) error {
 		}
 		w.commandDue = false
 	}
+	w.generation++
 	w.count(ResultWritten)
 	return nil
 }
@@ -173,11 +201,17 @@ func (w *FileWriter) reportSkipped(skipped []Skipped) {
 }
 
 func (w *FileWriter) runCommand(ctx context.Context) error {
+	return RunCommand(ctx, w.cfg.Command, w.cfg.Path)
+}
+
+// RunCommand runs argv (no shell) with "{path}" replaced by path, within
+// CommandTimeout; the error carries the command's output, quoted.
+func RunCommand(ctx context.Context, command []string, path string) error {
 	ctx, cancel := context.WithTimeout(ctx, CommandTimeout)
 	defer cancel()
-	argv := make([]string, len(w.cfg.Command))
-	for i, a := range w.cfg.Command {
-		argv[i] = strings.ReplaceAll(a, "{path}", w.cfg.Path)
+	argv := make([]string, len(command))
+	for i, a := range command {
+		argv[i] = strings.ReplaceAll(a, "{path}", path)
 	}
 	out, err := exec.CommandContext(ctx, argv[0], argv[1:]...).CombinedOutput()
 	if err != nil {

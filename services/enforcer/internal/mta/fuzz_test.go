@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mxwarden/mxwarden/pkg/event"
+	"github.com/mxwarden/mxwarden/services/enforcer/internal/banset"
 )
 
 var fuzzKinds = []event.SubjectKind{event.KindSender, event.KindSenderDomain, event.KindRecipient, event.KindRecipientDomain}
@@ -24,7 +25,7 @@ func fuzzSeeds(f *testing.F) {
 func checkRendered(t *testing.T, f Format, parse func([]byte) (map[string]string, error), value func(string) string, kind event.SubjectKind, subject, msg string) {
 	b := mkBan(kind, subject, msg)
 	for _, side := range []Side{SideSender, SideRecipient} {
-		r := f.Render([]event.Ban{b}, side)
+		r := f.Render([]*event.Ban{&b}, nil, side)
 		lines := bytes.Split(bytes.TrimSuffix(r.Body, []byte("\n")), []byte("\n"))
 		if r.Entries > 1 || len(lines) != 1+r.Entries {
 			t.Fatalf("%s: %d entries, %d lines:\n%q", side, r.Entries, len(lines), r.Body)
@@ -70,6 +71,40 @@ func FuzzExim(f *testing.F) {
 	fuzzSeeds(f)
 	f.Fuzz(func(t *testing.T, k uint8, subject, msg string) {
 		checkRendered(t, Exim, parseExim, SanitizeMessage, fuzzKinds[int(k)%len(fuzzKinds)], subject, msg)
+	})
+}
+
+func FuzzEximList(f *testing.F) {
+	fuzzSeeds(f)
+	f.Add(uint8(0), "^.*@x.example", "m")
+	f.Add(uint8(0), "*@x.example", "m")
+	f.Fuzz(func(t *testing.T, k uint8, subject, msg string) {
+		checkRendered(t, EximList, parseEximList, SanitizeMessage, fuzzKinds[int(k)%len(fuzzKinds)], subject, msg)
+	})
+}
+
+func FuzzRspamd(f *testing.F) {
+	fuzzSeeds(f)
+	f.Fuzz(func(t *testing.T, k uint8, subject, msg string) {
+		kinds := []event.SubjectKind{event.KindSender, event.KindSenderDomain, event.KindRecipient, event.KindRecipientDomain, event.KindClientIP, event.KindAccount}
+		b := mkBan(kinds[int(k)%len(kinds)], subject, msg)
+		maps := RenderRspamd(banset.Snapshot{Bans: []*event.Ban{&b}}, nil)
+		entries := 0
+		for name, body := range maps {
+			lines := strings.Split(strings.TrimSuffix(string(body), "\n"), "\n")
+			if !strings.HasPrefix(lines[0], "# ") {
+				t.Fatalf("%s: no header", name)
+			}
+			for _, l := range lines[1:] {
+				entries++
+				if l == "" || strings.ContainsAny(l, " \t\r\x00#\"'") || l[0] == '/' || !utf8.ValidString(l) {
+					t.Fatalf("%s: bad line %q", name, l)
+				}
+			}
+		}
+		if entries > 1 {
+			t.Fatalf("one ban, %d entries", entries)
+		}
 	})
 }
 

@@ -35,7 +35,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		for _, r := range []string{ResultWritten, ResultUnchanged, ResultError} {
 			m.writes.WithLabelValues(f, r)
 		}
-		for _, r := range []string{SkipToken, SkipShape, SkipSyntax, SkipDuplicate} {
+		for _, r := range []string{SkipToken, SkipShape, SkipSyntax, SkipDuplicate, SkipAllowlisted} {
 			m.skipped.WithLabelValues(f, r)
 		}
 	}

@@ -99,3 +99,23 @@ func parseExim(body []byte) (map[string]string, error) {
 	}
 	return out, nil
 }
+
+// parseEximList reads an exim-list file as lsearch does and maps the
+// "*@domain" keys back onto the domain, refusing keys wildlsearch would
+// read as a pattern.
+func parseEximList(body []byte) (map[string]string, error) {
+	m, err := parseExim(body)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		if strings.HasPrefix(k, "*@") {
+			k = k[2:]
+		} else if k != "" && (k[0] == '^' || k[0] == '*') {
+			return nil, fmt.Errorf("key %q is a pattern", k)
+		}
+		out[k] = v
+	}
+	return out, nil
+}

@@ -86,6 +86,10 @@ const (
 	SkipSyntax = "syntax"
 	// SkipDuplicate: a second ban rendered to a key already written.
 	SkipDuplicate = "duplicate"
+	// SkipAllowlisted: a domain ban left out of a format that cannot
+	// express the allowlisted addresses inside the domain (the allowlist
+	// wins; the policy server still enforces the domain for the others).
+	SkipAllowlisted = "allowlisted"
 )
 
 // checkPrintable runs event.CheckToken and refuses non-printable runes

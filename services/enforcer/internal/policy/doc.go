@@ -6,9 +6,14 @@
 // requests. A request is "name=value" lines ended by an empty line; the
 // answer is "action=REJECT <message>" (Postfix replies 554 5.7.1 with the
 // message) when the request's sender, sasl_username, sender domain,
-// client_address, recipient or recipient domain is banned, else
-// "action=DUNNO", each followed by an empty line. The ban checked first
-// wins, in banset.Match's order.
+// client_address, sender→recipient pair, recipient or recipient domain is
+// banned, "action=DEFER_IF_PERMIT <message>" when the ban's action is
+// defer (a 450 unless a later restriction rejects), else "action=DUNNO",
+// each followed by an empty line. The allowlist wins; a ban beats a defer;
+// otherwise the ban checked first wins, in banset.Match's order. A lookup
+// that cannot run within Deadline (a writer holds the ban set's lock) is
+// answered DefaultAction. The server listens on TCP and, optionally, a
+// unix socket.
 //
 // Limits. A line longer than MaxLineLen, a request with more than
 // MaxAttrs attributes or a line without '=' closes the connection without
@@ -19,5 +24,6 @@
 //
 // Postfix side, for example:
 //
-//	smtpd_recipient_restrictions = ..., check_policy_service inet:127.0.0.1:10031
+//	smtpd_recipient_restrictions = ...,
+//	    check_policy_service { inet:127.0.0.1:10031, default_action=DUNNO, timeout=10s }, ...
 package policy

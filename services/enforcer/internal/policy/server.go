@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -35,9 +37,11 @@ const (
 
 // Decisions: the values of the decision label.
 const (
-	DecisionReject = "reject"
-	DecisionDunno  = "dunno"
-	DecisionError  = "error"
+	DecisionReject   = "reject"
+	DecisionDefer    = "defer"
+	DecisionDunno    = "dunno"
+	DecisionDeadline = "deadline" // answered DefaultAction: the lookup did not finish within Deadline
+	DecisionError    = "error"
 )
 
 // Errors that end a connection.
@@ -51,8 +55,11 @@ var (
 )
 
 // Matcher finds the ban that applies to a request; *banset.Set is one.
+// TryMatch is Match when it can run without waiting for a lock (locked
+// reports whether it did).
 type Matcher interface {
 	Match(banset.Query) (event.Ban, bool)
+	TryMatch(banset.Query) (b event.Ban, ok, locked bool)
 }
 
 // Config configures the server.
@@ -64,6 +71,17 @@ type Config struct {
 	// ReadTimeout bounds each read, including the wait for the next
 	// request on an idle connection (> 0).
 	ReadTimeout time.Duration
+	// Unix is a unix-domain socket path served as well ("" none). A stale
+	// socket file left by a crash is replaced; any other file there is an error.
+	Unix string
+	// UnixMode is the socket's permission bits (0 means 0666).
+	UnixMode os.FileMode
+	// Deadline bounds the time from a request's end to its answer; a
+	// lookup still waiting for the ban set's lock then is answered with
+	// DefaultAction (0 means 100ms).
+	Deadline time.Duration
+	// DefaultAction is that answer's action ("" means DUNNO).
+	DefaultAction string
 }
 
 // Server is the policy server. Listen, then Serve.
@@ -77,7 +95,7 @@ type Server struct {
 	conns    prometheus.Gauge
 	closed   *prometheus.CounterVec
 
-	ln    net.Listener
+	lns   []net.Listener
 	mu    sync.Mutex
 	live  map[net.Conn]struct{}
 	wg    sync.WaitGroup
@@ -92,6 +110,18 @@ func New(cfg Config, m Matcher, logger *slog.Logger, reg prometheus.Registerer) 
 	if cfg.ReadTimeout <= 0 {
 		return nil, fmt.Errorf("policy read_timeout %s <= 0", cfg.ReadTimeout)
 	}
+	if cfg.Addr == "" && cfg.Unix == "" {
+		return nil, errors.New("policy: neither a TCP address nor a unix socket")
+	}
+	if cfg.UnixMode == 0 {
+		cfg.UnixMode = 0o666
+	}
+	if cfg.Deadline <= 0 {
+		cfg.Deadline = 100 * time.Millisecond
+	}
+	if cfg.DefaultAction == "" {
+		cfg.DefaultAction = "DUNNO"
+	}
 	f := promauto.With(reg)
 	s := &Server{
 		cfg:     cfg,
@@ -99,7 +129,7 @@ func New(cfg Config, m Matcher, logger *slog.Logger, reg prometheus.Registerer) 
 		logger:  logger.With("component", "policy"),
 		requests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "mxwarden_enforcer_policy_requests_total",
-			Help: "Policy delegation requests, by decision (reject, dunno, error).",
+			Help: "Policy delegation requests, by decision (reject, defer, dunno, deadline, error).",
 		}, []string{"decision"}),
 		latency: f.NewHistogram(prometheus.HistogramOpts{
 			Name:    "mxwarden_enforcer_policy_request_duration_seconds",
@@ -117,42 +147,92 @@ func New(cfg Config, m Matcher, logger *slog.Logger, reg prometheus.Registerer) 
 		live:  make(map[net.Conn]struct{}),
 		slots: make(chan struct{}, cfg.MaxConns),
 	}
-	for _, d := range []string{DecisionReject, DecisionDunno, DecisionError} {
+	for _, d := range []string{DecisionReject, DecisionDefer, DecisionDunno, DecisionDeadline, DecisionError} {
 		s.requests.WithLabelValues(d)
 	}
 	return s, nil
 }
 
-// Listen binds the address; Addr is valid afterwards.
+// Listen binds the TCP address and the unix socket; Addr is valid afterwards.
 func (s *Server) Listen() error {
-	ln, err := net.Listen("tcp", s.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen %s: %w", s.cfg.Addr, err)
+	if len(s.lns) > 0 {
+		return nil
 	}
-	s.ln = ln
+	if s.cfg.Addr != "" {
+		ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", s.cfg.Addr)
+		if err != nil {
+			return fmt.Errorf("listen %s: %w", s.cfg.Addr, err)
+		}
+		s.lns = append(s.lns, ln)
+	}
+	if s.cfg.Unix != "" {
+		ln, err := listenUnix(s.cfg.Unix, s.cfg.UnixMode)
+		if err != nil {
+			for _, l := range s.lns {
+				_ = l.Close()
+			}
+			s.lns = nil
+			return err
+		}
+		s.lns = append(s.lns, ln)
+	}
 	return nil
 }
 
-// Addr returns the bound address, or the configured one before Listen.
-func (s *Server) Addr() string {
-	if s.ln == nil {
-		return s.cfg.Addr
+// listenUnix binds a unix socket at path, replacing a stale socket file.
+func listenUnix(path string, mode os.FileMode) (net.Listener, error) {
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, fmt.Errorf("listen unix %s: a file that is not a socket is in the way", path)
+		}
+		if c, err := (&net.Dialer{Timeout: time.Second}).DialContext(context.Background(), "unix", path); err == nil {
+			_ = c.Close()
+			return nil, fmt.Errorf("listen unix %s: another process serves it", path)
+		}
+		_ = os.Remove(path)
 	}
-	return s.ln.Addr().String()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("listen unix %s: %w", path, err)
+	}
+	ln, err := (&net.ListenConfig{}).Listen(context.Background(), "unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listen unix %s: %w", path, err)
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(true)
+	if err := os.Chmod(path, mode); err != nil {
+		_ = ln.Close()
+		return nil, fmt.Errorf("chmod %s: %w", path, err)
+	}
+	return ln, nil
 }
 
-// Serve accepts connections until ctx ends, then closes the listener and
+// Addr returns the bound TCP address, or the configured one before Listen.
+func (s *Server) Addr() string {
+	for _, ln := range s.lns {
+		if ln.Addr().Network() == "tcp" {
+			return ln.Addr().String()
+		}
+	}
+	return s.cfg.Addr
+}
+
+// UnixPath returns the unix socket's path ("" when none).
+func (s *Server) UnixPath() string { return s.cfg.Unix }
+
+// Serve accepts connections until ctx ends, then closes the listeners and
 // every connection and waits for their goroutines. It returns nil on a
 // clean shutdown. It calls Listen when that was not done.
 func (s *Server) Serve(ctx context.Context) error {
-	if s.ln == nil {
-		if err := s.Listen(); err != nil {
-			return err
-		}
+	if err := s.Listen(); err != nil {
+		return err
 	}
-	s.logger.Info("policy server listening", "addr", s.Addr())
+	for _, ln := range s.lns {
+		s.logger.Info("policy server listening", "network", ln.Addr().Network(), "addr", ln.Addr().String())
+	}
 	stop := context.AfterFunc(ctx, func() {
-		_ = s.ln.Close()
+		for _, ln := range s.lns {
+			_ = ln.Close()
+		}
 		s.mu.Lock()
 		for c := range s.live {
 			_ = c.Close()
@@ -161,6 +241,24 @@ func (s *Server) Serve(ctx context.Context) error {
 	})
 	defer stop()
 	defer s.wg.Wait()
+	errc := make(chan error, len(s.lns))
+	for _, ln := range s.lns {
+		go func() { errc <- s.accept(ctx, ln) }()
+	}
+	var first error
+	for range s.lns {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+			for _, ln := range s.lns {
+				_ = ln.Close()
+			}
+		}
+	}
+	return first
+}
+
+// accept serves one listener; the connection slots are shared.
+func (s *Server) accept(ctx context.Context, ln net.Listener) error {
 	for {
 		// Take a slot before accepting: past MaxConns, connections wait in
 		// the kernel's backlog instead of being accepted and dropped.
@@ -169,7 +267,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		}
-		c, err := s.ln.Accept()
+		c, err := ln.Accept()
 		if err != nil {
 			<-s.slots
 			if ctx.Err() != nil {
@@ -300,11 +398,43 @@ func (s *Server) readRequest(c net.Conn, r *bufio.Reader) (q banset.Query, start
 
 func normalize(v []byte) string { return event.NormalizeAddress(string(v)) }
 
-// decide returns the answer to q and its decision label.
+// decide returns the answer to q and its decision label. The lookup runs
+// at once when the ban set's read lock is free (the common case); when a
+// writer holds it, it runs aside and the answer waits at most Deadline,
+// then is DefaultAction.
 func (s *Server) decide(q banset.Query) (string, string) {
-	b, ok := s.matcher.Match(q)
+	b, ok, locked := s.matcher.TryMatch(q)
+	if !locked {
+		type result struct {
+			b  event.Ban
+			ok bool
+		}
+		done := make(chan result, 1)
+		go func() {
+			b, ok := s.matcher.Match(q)
+			done <- result{b, ok}
+		}()
+		t := time.NewTimer(s.cfg.Deadline)
+		select {
+		case r := <-done:
+			t.Stop()
+			b, ok = r.b, r.ok
+		case <-t.C:
+			return "action=" + s.cfg.DefaultAction + "\n\n", DecisionDeadline
+		}
+	}
+	return Answer(b, ok)
+}
+
+// Answer is the policy answer for a match: REJECT <message> for a ban,
+// DEFER_IF_PERMIT <message> for a defer, else DUNNO; the message is
+// sanitised to one line of printable ASCII (mta.SanitizeMessage).
+func Answer(b event.Ban, ok bool) (string, string) {
 	if !ok {
 		return "action=DUNNO\n\n", DecisionDunno
+	}
+	if b.Action == event.ActionDefer {
+		return "action=DEFER_IF_PERMIT " + mta.SanitizeMessage(b.Message) + "\n\n", DecisionDefer
 	}
 	return "action=REJECT " + mta.SanitizeMessage(b.Message) + "\n\n", DecisionReject
 }

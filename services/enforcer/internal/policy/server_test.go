@@ -55,7 +55,7 @@ func start(t *testing.T, cfg Config) *fixture {
 	put(set, event.KindRecipientDomain, "sms.example", "sms gateway")
 	put(set, event.KindSender, "nasty@x.example", "two\nlines\r\x00 here")
 	reg := prometheus.NewRegistry()
-	srv, err := New(cfg, set, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
+	srv, err := New(cfg, set, slog.New(slog.DiscardHandler), reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,7 +373,7 @@ func TestConcurrentClients(t *testing.T) {
 
 func TestShutdownClosesConnections(t *testing.T) {
 	set := banset.New(nil)
-	srv, err := New(Config{Addr: "127.0.0.1:0", MaxConns: 4, ReadTimeout: time.Minute}, set, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	srv, err := New(Config{Addr: "127.0.0.1:0", MaxConns: 4, ReadTimeout: time.Minute}, set, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -405,7 +405,7 @@ func TestShutdownClosesConnections(t *testing.T) {
 }
 
 func TestNewValidates(t *testing.T) {
-	l := slog.New(slog.NewTextHandler(io.Discard, nil))
+	l := slog.New(slog.DiscardHandler)
 	if _, err := New(Config{MaxConns: 0, ReadTimeout: time.Second}, banset.New(nil), l, prometheus.NewRegistry()); err == nil {
 		t.Error("max_conns 0 accepted")
 	}

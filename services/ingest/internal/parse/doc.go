@@ -16,6 +16,8 @@
 //	2026-11-26 17:30:58 [pid] 1abcDE-000123-Xy <= ...          Exim mainlog (host from Options.Host)
 //	__REALTIME_TIMESTAMP=... / SYSLOG_IDENTIFIER=... / MESSAGE=... / (blank)   journalctl -o export
 //	{"__REALTIME_TIMESTAMP":"...","SYSLOG_IDENTIFIER":"postfix/smtp","MESSAGE":...}   journalctl -o json (MESSAGE a string or a byte array)
+//	1795714258.123456 host postfix/smtp[123]: ...                journalctl -o short-unix
+//	Thu 2026-11-26 17:30:58 CET host postfix/smtp[123]: ...      journalctl -o short-full (the zone is Location's, or UTC/GMT)
 //	Nov 26 17:30:58 relay1 postfix/local[13410]: [ID 197553 mail.info] ...   Solaris / illumos message-id tag
 //	Nov 26 17:30:58 <mail.info> host postfix/smtp[123]: ...    syslog-ng / rsyslog templates (also "<22>", or a bare mail.info before or after the host)
 //	2026-11-24T17:00:14.123Z stdout F <a line of any framing above>   CRI container log (P records joined); Docker json-file {"log":...}

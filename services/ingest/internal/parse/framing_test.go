@@ -35,6 +35,8 @@ var framingCases = []struct {
 	{"pri in a file before iso", []string{"<22>2026-11-26T17:30:58Z relay1 postfix/local[13410]: " + framedMsg}, time.Date(2026, 11, 26, 17, 30, 58, 0, time.UTC), "relay1", "postfix_delivery"},
 	{"journalctl short-iso", []string{"2026-11-26T17:30:58+0100 relay1 postfix/local[13410]: " + framedMsg}, time.Date(2026, 11, 26, 16, 30, 58, 0, time.UTC), "relay1", "postfix_delivery"},
 	{"journalctl short-precise", []string{"Nov 26 17:30:58.123456 relay1 postfix/local[13410]: " + framedMsg}, time.Date(2026, 11, 26, 17, 30, 58, 123456000, time.UTC), "relay1", "postfix_delivery"},
+	{"journalctl short-full", []string{"Thu 2026-11-26 17:30:58 UTC relay1 postfix/local[13410]: " + framedMsg}, time.Date(2026, 11, 26, 17, 30, 58, 0, time.UTC), "relay1", "postfix_delivery"},
+	{"journalctl short-unix", []string{"1795714258.123456 relay1 postfix/local[13410]: " + framedMsg}, time.Unix(1795714258, 123456000).UTC(), "relay1", "postfix_delivery"},
 	{"journalctl json", []string{`{"__CURSOR":"s=6f1;i=1a2","__REALTIME_TIMESTAMP":"1795714258123456","__MONOTONIC_TIMESTAMP":"12","_BOOT_ID":"b","PRIORITY":"6","SYSLOG_FACILITY":"2","SYSLOG_IDENTIFIER":"postfix/local","SYSLOG_PID":"13410","_PID":"13410","_HOSTNAME":"relay1","_TRANSPORT":"syslog","MESSAGE":"` + framedMsg + `"}`},
 		time.UnixMicro(1795714258123456).UTC(), "relay1", "postfix_delivery"},
 	{"journalctl json byte-array message", []string{`{"__REALTIME_TIMESTAMP":"1795714258123456","SYSLOG_IDENTIFIER":"postfix/local","_PID":"13410","_HOSTNAME":"relay1","MESSAGE":` + byteArray(framedMsg) + `}`},

@@ -82,6 +82,16 @@ func (p *Parser) parseHeader(s string) (header, *LineError) {
 	if len(s) >= 15 && monthOf(s) > 0 && s[3] == ' ' {
 		return p.parseClassic(s)
 	}
+	if len(s) > 28 && s[3] == ' ' && isDigit(s[4]) && s[8] == '-' && s[14] == ' ' && isWeekday(s[:3]) {
+		if h, ok := p.parseFullStamp(s); ok {
+			return h, nil
+		}
+	}
+	if len(s) > 12 && isDigit(s[0]) && s[10] == '.' {
+		if h, ok := p.parseUnixStamp(s); ok {
+			return h, nil
+		}
+	}
 	return p.parseJournalShort(s)
 }
 
@@ -128,8 +138,11 @@ func (p *Parser) parseClassic(s string) (header, *LineError) {
 // Options.Host).
 func (p *Parser) hostAndTag(h header, s string) (header, *LineError) {
 	s = trimLeftSpace(s)
-	i := strings.IndexByte(s, ' ')
-	if i <= 0 {
+	i := 0 // the end of the first word (a host name: short)
+	for i < len(s) && s[i] != ' ' {
+		i++
+	}
+	if i == 0 || i == len(s) {
 		return header{}, errNoTag
 	}
 	if s[0] == '<' && isPriToken(s[:i]) { // "<mail.info> host prog[pid]: ", "<22> host ..."
@@ -170,19 +183,29 @@ func (p *Parser) hostAndTag(h header, s string) (header, *LineError) {
 // splitTag splits "prog[pid]: msg" (or "prog: msg") into prog, pid and
 // msg.
 func splitTag(s string) (prog, pid, msg string, ok bool) {
-	i := strings.IndexByte(s, ':')
-	if i <= 0 {
+	// One pass (tags are short): up to the ':', no space before it.
+	i, j := 0, -1
+	for ; i < len(s); i++ {
+		c := s[i]
+		if c == ':' {
+			break
+		}
+		if c == ' ' {
+			return "", "", "", false
+		}
+		if c == '[' && j < 0 {
+			j = i
+		}
+	}
+	if i == 0 || i == len(s) {
 		return "", "", "", false
 	}
 	tag := s[:i]
-	if strings.IndexByte(tag, ' ') >= 0 {
-		return "", "", "", false
-	}
 	msg = s[i+1:]
 	if len(msg) > 0 && msg[0] == ' ' {
 		msg = msg[1:]
 	}
-	if j := strings.IndexByte(tag, '['); j >= 0 {
+	if j >= 0 {
 		pid = strings.TrimSuffix(tag[j+1:], "]")
 		tag = tag[:j]
 	}
@@ -518,4 +541,59 @@ func fraction(s string) (int, int) {
 
 func isEximProg(prog string) bool {
 	return prog == "exim" || prog == "exim4" || strings.HasPrefix(prog, "exim")
+}
+
+// parseUnixStamp parses journalctl -o short-unix: "1795714258.123456 host
+// prog[pid]: msg" (seconds since the epoch, ten digits, and a fraction).
+func (p *Parser) parseUnixStamp(s string) (header, bool) {
+	if !allDigits(s[:10]) {
+		return header{}, false
+	}
+	ns, n := fraction(s[11:])
+	if n == 0 || 11+n >= len(s) || s[11+n] != ' ' {
+		return header{}, false
+	}
+	ts := time.Unix(int64(atoi(s[:10])), int64(ns)).UTC()
+	h, err := p.hostAndTag(header{ts: ts}, s[11+n:])
+	if err != nil {
+		return header{}, false
+	}
+	return h, true
+}
+
+// parseFullStamp parses journalctl -o short-full: "Thu 2026-11-26
+// 17:30:58 CET host prog[pid]: msg". The zone is journalctl's abbreviation of the local zone: UTC and GMT are
+// UTC, any other is Options.Location.
+func (p *Parser) parseFullStamp(s string) (header, bool) {
+	rest := s[4:]
+	y, mo, d, hh, mm, ss, ok := dateTime(rest)
+	if !ok || rest[10] != ' ' {
+		return header{}, false
+	}
+	rest = rest[19:]
+	if len(rest) < 2 || rest[0] != ' ' {
+		return header{}, false
+	}
+	zone, after := cutToken(rest[1:])
+	if zone == "" || len(zone) > 6 || after == "" {
+		return header{}, false
+	}
+	loc := p.opts.Location
+	if zone == "UTC" || zone == "GMT" {
+		loc = time.UTC
+	}
+	ts := time.Date(y, time.Month(mo), d, hh, mm, ss, 0, loc).UTC()
+	h, err := p.hostAndTag(header{ts: ts}, after)
+	if err != nil {
+		return header{}, false
+	}
+	return h, true
+}
+
+func isWeekday(s string) bool {
+	switch s {
+	case "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun":
+		return true
+	}
+	return false
 }

@@ -151,13 +151,15 @@ func (p *Parser) postfixAuthFailed(h *header, hs *hostState, s string, em *emitt
 // hex, at least 5) or a long id (base-52 with digits, 10 to 20), so words
 // like "warning" or "statistics" are not taken for one.
 func splitQueueID(s string) (qid, rest string, ok bool) {
-	i := strings.IndexByte(s, ':')
-	if i < 5 || i > 20 || i+1 >= len(s) || s[i+1] != ' ' {
-		return "", "", false
-	}
+	// One bounded pass: the id's characters up to the ':' (most lines
+	// without an id stop at their first space).
 	hexOnly, digit := true, false
-	for k := 0; k < i; k++ {
-		c := s[k]
+	i := 0
+	for ; i < len(s) && i <= 20; i++ {
+		c := s[i]
+		if c == ':' {
+			break
+		}
 		switch {
 		case isDigit(c):
 			digit = true
@@ -167,6 +169,9 @@ func splitQueueID(s string) (qid, rest string, ok bool) {
 		default:
 			return "", "", false
 		}
+	}
+	if i < 5 || i > 20 || i+1 >= len(s) || s[i] != ':' || s[i+1] != ' ' {
+		return "", "", false
 	}
 	if !hexOnly && (!digit || i < 10) {
 		return "", "", false
@@ -311,7 +316,28 @@ func (p *Parser) postfixDelivery(h *header, hs *hostState, qid, s string, em *em
 		p.count(kPostfixUnknown)
 		return errPostfixFields
 	}
-	i := strings.Index(rest, "status=")
+	// One pass over the ", "-separated fields up to status=, taking
+	// relay= and dsn= on the way (fields are found by name: new ones and
+	// reorderings do not matter).
+	var relay, dsn string
+	i := 0
+	for {
+		f := rest[i:]
+		if strings.HasPrefix(f, "status=") {
+			break
+		}
+		if strings.HasPrefix(f, "relay=") {
+			relay = fieldText(f[len("relay="):])
+		} else if strings.HasPrefix(f, "dsn=") {
+			dsn = fieldText(f[len("dsn="):])
+		}
+		k := strings.Index(f, ", ")
+		if k < 0 {
+			i = -1
+			break
+		}
+		i += k + 2
+	}
 	if i < 0 {
 		p.count(kPostfixUnknown)
 		return errPostfixFields
@@ -321,7 +347,6 @@ func (p *Parser) postfixDelivery(h *header, hs *hostState, qid, s string, em *em
 		statusWord, text = statusWord[:j], statusWord[j+1:]
 	}
 	statusWord = strings.TrimSuffix(statusWord, ",")
-	fields := rest[:i]
 	var status event.Status
 	switch statusWord {
 	case "sent":
@@ -348,8 +373,7 @@ func (p *Parser) postfixDelivery(h *header, hs *hostState, qid, s string, em *em
 		text = text[1 : len(text)-1]
 	}
 	o := outcome{status: status, rcpt: rcpt}
-	o.relay = fieldValue(fields, "relay=")
-	o.dsn = fieldValue(fields, "dsn=")
+	o.relay, o.dsn = relay, dsn
 	if _, _, ok := dsnToken(o.dsn); !ok {
 		o.dsn = ""
 	}
@@ -385,24 +409,12 @@ func (p *Parser) postfixDelivery(h *header, hs *hostState, qid, s string, em *em
 	return nil
 }
 
-// fieldValue returns the value of "name" in a ", "-separated list.
-func fieldValue(s, name string) string {
-	i := 0
-	for {
-		k := strings.Index(s[i:], name)
-		if k < 0 {
-			return ""
-		}
-		k += i
-		if k == 0 || s[k-1] == ' ' {
-			v := s[k+len(name):]
-			if j := strings.IndexByte(v, ','); j >= 0 {
-				v = v[:j]
-			}
-			return v
-		}
-		i = k + len(name)
+// fieldText returns a field's value: up to the next ','.
+func fieldText(v string) string {
+	if j := strings.IndexByte(v, ','); j >= 0 {
+		return v[:j]
 	}
+	return v
 }
 
 // postfixReply splits a status text into reply code, enhanced code and

@@ -154,8 +154,9 @@ for i in range(3):
 cases.append(c)
 
 # --- junk_to_third_party
-c = Case("junk_to_third_party", "cron_to_gmail", ["junk_to_third_party sender_recipient:root@web1.customer.example=>owner@gmail-like.com ban level=1"],
-         "A per-minute cron job mails its output to the owner's free-mail inbox:\nthe 100th message of one kind in a day bans the pair.")
+c = Case("junk_to_third_party", "cron_to_gmail", ["cron_flood sender:root@web1.customer.example ban level=1",
+                                                  "junk_to_third_party sender_recipient:root@web1.customer.example=>owner@gmail-like.com ban level=1"],
+         "A per-minute cron job mails its output to the owner's free-mail inbox:\nthe sender stage's cron_flood bans the sender at 30, and the 100th\nmessage of one kind in a day bans the pair (kept when the sender ban ends).")
 busy(c, 2)
 for i in range(130):
     c.mail(i * 60 + 5, "root@web1.customer.example", "owner@gmail-like.com", "sent",
