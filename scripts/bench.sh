@@ -49,6 +49,11 @@ fi
 (cd tools && GOWORK=off go test -run '^$' -bench 'BenchmarkDetector' -benchtime 1x ./e2e/) 2>&1 | tee -a "$out" >&2 || true
 if [ -n "$bench_broker" ]; then scripts/kafka/broker.sh stop "$bench_broker" || true; fi
 go test -run '^$' -bench 'BenchmarkEventDecode|BenchmarkEventEncode' -benchtime "$BENCHTIME" -cpu 1 ./pkg/event/ | tee -a "$out" >&2
+# Recipient stage: MX decisions against the in-process test DNS server, and
+# the latency the stage adds in `detector run` (kfake, or the real broker of
+# MXWARDEN_TEST_KAFKA_BROKERS).
+go test -run '^$' -bench 'BenchmarkMXVerdicts' -benchtime "$BENCHTIME" -cpu 1 ./services/detector/internal/resolve/ | tee -a "$out" >&2
+go test -run '^$' -bench 'BenchmarkRecipientStageLatency' -benchtime "${RECIPIENT_SAMPLES:-300}x" -cpu 1 ./services/detector/internal/detector/ | tee -a "$out" >&2
 
 # History (enforcer): rows/s into the embedded engine (chDB) and into a private
 # Debian clickhouse-server (18.16; skipped without it) from Go, 100k-row batches
@@ -120,6 +125,9 @@ echo "  enforcer policy, 1,000 conns, 1M bans, saturated: $(fmt "$(metric 'Bench
 echo "  enforcer policy, 1,000 conns, 1M bans, 5000 req/s offered: p50 $(fmt "$(metric BenchmarkPolicy1000ConnsPaced p50-ms)" ms), p99 $(fmt "$(metric BenchmarkPolicy1000ConnsPaced p99-ms)" ms)   target p99 within policy.deadline (100 ms)"
 echo "  enforcer memory per active ban:             $(fmt "$(metric BenchmarkMemoryPerBan B/ban)" B/ban)"
 echo "  enforcer load 1M bans from disk at start:   $(fmt "$(metric BenchmarkSnapshotLoad s/load)" s)"
+echo "  no_mx MX decisions, cold cache (local DNS): $(fmt "$(metric 'BenchmarkMXVerdicts/cold' verdicts/s)" verdicts/s)"
+echo "  no_mx MX decisions, warm cache:             $(fmt "$(metric 'BenchmarkMXVerdicts/warm' verdicts/s)" verdicts/s)"
+echo "  recipient stage added latency (outcome -> ban): p50 $(fmt "$(metric BenchmarkRecipientStageLatency p50-ms)" ms), p99 $(fmt "$(metric BenchmarkRecipientStageLatency p99-ms)" ms)"
 e2e_p99=$(metric BenchmarkEndToEndReject p99-ms)
 if [ -n "$e2e_p99" ]; then
   e2e=$(printf 'p99 %.0f ms (p50 %.0f ms, %.0f samples)' "$e2e_p99" "$(metric BenchmarkEndToEndReject p50-ms)" "$(metric BenchmarkEndToEndReject samples)")

@@ -2,7 +2,7 @@
 //
 //	detector [run] [--config FILE] [--set key=value]...
 //	    consume mail.events in a consumer group, produce verdicts and bans
-//	detector replay [--bans] [--config FILE] [--set key=value]... [FILE...]
+//	detector replay [--bans] [--resolver HOST:PORT] [--config FILE] [--set key=value]... [FILE...]
 //	detector check [--config FILE] [--set key=value]...   validate the configuration, print it as JSON
 //	    run the rules over event JSON lines (FILE, or stdin when none or
 //	    "-") in event time, without Kafka; write verdicts (or, with --bans,

@@ -13,6 +13,7 @@ import (
 	"github.com/mxwarden/mxwarden/pkg/kafka"
 	"github.com/mxwarden/mxwarden/services/detector/internal/ban"
 	"github.com/mxwarden/mxwarden/services/detector/internal/dedup"
+	"github.com/mxwarden/mxwarden/services/detector/internal/resolve"
 	"github.com/mxwarden/mxwarden/services/detector/internal/rules"
 	"github.com/mxwarden/mxwarden/services/detector/internal/state"
 )
@@ -54,6 +55,10 @@ type Config struct {
 	// sender_domain:b.example, account:login, client_ip:192.0.2.1, ...),
 	// on top of the mail.allowlist topic's. Default none.
 	Allowlist []string `koanf:"allowlist"`
+	// DNS is the resolver the recipient stage's lookups use (no_mx,
+	// false_blocklist_claim): servers (default: /etc/resolv.conf's),
+	// timeouts, concurrency, cache; see package resolve.
+	DNS resolve.Config `koanf:"dns"`
 	// Rules has one section per rule.
 	Rules rules.Config `koanf:"rules"`
 }
@@ -106,6 +111,7 @@ func Default() Config {
 		Ban:           ban.DefaultConfig(),
 		Dedup:         dedup.DefaultConfig(),
 		State:         StateConfig{BucketWidth: 5 * time.Minute},
+		DNS:           resolve.DefaultConfig(),
 		Rules:         rules.DefaultConfig(),
 	}
 }
@@ -140,6 +146,7 @@ func (c Config) Validate() error {
 	}
 	add("ban", c.Ban.Validate())
 	add("dedup", c.Dedup.Validate())
+	add("dns", c.DNS.Validate())
 	if c.State.BucketWidth < state.MinWidth {
 		errs = append(errs, fmt.Errorf("state.bucket_width %s: must be at least %s", c.State.BucketWidth, state.MinWidth))
 	} else if err := c.Rules.Check(c.TicketURL, c.State.BucketWidth); err != nil {

@@ -89,7 +89,7 @@ func newServiceMetrics(reg prometheus.Registerer, lag func() float64) *serviceMe
 		}, []string{"kind"}),
 		partitions: f.NewGauge(prometheus.GaugeOpts{
 			Name: "mxwarden_detector_partitions",
-			Help: "Events partitions with state in this instance.",
+			Help: "Input partitions (events, outcomes, queue) with state in this instance.",
 		}),
 		commitErrors: f.NewCounter(prometheus.CounterOpts{
 			Name: "mxwarden_detector_commit_errors_total",

@@ -17,6 +17,7 @@ import (
 //	"k" kind 0x00 key         one key's state in the kind's table (state.Table)
 //	"L" ns 0 kind 0 subject   a ban level; "H" rule 0 kind 0 subject: a rule's hold (ban.Ledger)
 //	"d" seq(8 bytes)          a block of deduplicated event ids (dedup.Set)
+//	"p" rule 0 kind 0 name 0 key   a crossing awaiting a lookup (persist_pending.go)
 //
 // A nil value is a tombstone: the key's state is gone.
 const (
@@ -48,6 +49,7 @@ func (p *Processor) Flush(emit func(key, val []byte)) int {
 		})
 	}
 	p.ledger.Flush(count)
+	p.flushPending(count)
 	if p.seen != nil {
 		p.seen.Flush(func(k, v []byte) { count(append([]byte{recDedup}, k...), v) })
 	}
@@ -99,6 +101,8 @@ func (p *Processor) Restore(key, val []byte, st *RestoreStats) {
 		if p.seen != nil {
 			err = p.seen.Put(key[1:], val)
 		}
+	case recPending:
+		err = p.restorePending(key, val)
 	default:
 		err = errors.New("unknown record")
 	}
@@ -153,6 +157,7 @@ func (p *Processor) FinishRestore(st *RestoreStats) error {
 			t.Advance(p.watermark)
 		}
 	}
+	p.restartPending()
 	st.Keys = 0
 	for _, t := range p.tables {
 		if t != nil {

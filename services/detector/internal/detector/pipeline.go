@@ -37,10 +37,25 @@ func (p *Pipeline) Process(ev *event.DeliveryEvent, out *Output) (bool, error) {
 	if !ok || err != nil {
 		return ok, err
 	}
+	// The recipient stage sees what `detector run` gives it: the outcome
+	// record of the event (events without a recipient have none).
+	o, ok := event.OutcomeOf(ev)
+	if !ok {
+		return true, nil
+	}
+	oe := o.Event()
 	for _, s := range p.stages[1:] {
-		if _, err := s.Process(ev, out); err != nil {
+		if _, err := s.Process(oe, out); err != nil {
 			return true, err
 		}
 	}
 	return true, nil
+}
+
+// ProcessQueue runs a queue sample through the stages after the first
+// (the recipient stage reads mail.queue).
+func (p *Pipeline) ProcessQueue(q *event.QueueSample, out *Output) {
+	for _, s := range p.stages[1:] {
+		s.ProcessQueue(q, out)
+	}
 }

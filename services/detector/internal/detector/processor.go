@@ -16,13 +16,25 @@ import (
 type Output struct {
 	Verdicts []event.Verdict
 	Bans     []event.Ban
+	// Lifts are bans taken back before their expiry (a tombstone on the
+	// bans topic under the key).
+	Lifts []Lift
+}
+
+// Lift is a ban a rule takes back (Crossing.Lift).
+type Lift struct {
+	Key         string    `json:"lift"` // event.BanKey of the ban
+	Rule        string    `json:"rule"`
+	TS          time.Time `json:"ts"`
+	LastEventID string    `json:"last_event_id"`
 }
 
 // Reset empties o, keeping its capacity.
 func (o *Output) Reset() {
 	clear(o.Verdicts)
 	clear(o.Bans)
-	o.Verdicts, o.Bans = o.Verdicts[:0], o.Bans[:0]
+	clear(o.Lifts)
+	o.Verdicts, o.Bans, o.Lifts = o.Verdicts[:0], o.Bans[:0], o.Lifts[:0]
 }
 
 // DedupSlack is added to the longest rule window to get how long (in
@@ -70,6 +82,7 @@ type Processor struct {
 
 	restoredMeta []byte      // see Restore
 	in           rules.Input // the input being processed
+	dirtyPending map[pendingKey]struct{}
 }
 
 type ruleRun struct {
@@ -158,10 +171,10 @@ func NewProcessor(cfg Config, stage rules.Stage, opts Options) (*Processor, erro
 	var maxWindow time.Duration
 	for _, r := range rs {
 		info := r.Info()
-		maxWindow = max(maxWindow, info.Window)
 		if info.Stage != stage {
 			continue
 		}
+		maxWindow = max(maxWindow, info.Window)
 		if !slices.Contains(p.kinds, info.Kind) {
 			p.kinds = append(p.kinds, info.Kind)
 		}
@@ -173,13 +186,15 @@ func NewProcessor(cfg Config, stage rules.Stage, opts Options) (*Processor, erro
 	}
 	p.tables = make([]*state.Table, len(p.kinds))
 	p.byKind = make([][]int, len(p.kinds))
-	for i, k := range p.kinds {
-		if l := layouts[k]; l != nil && !l.Empty() {
-			p.tables[i] = state.NewTable(l, opts.Persist)
-		}
-	}
 	for i := range p.runs {
 		p.byKind[p.runs[i].table] = append(p.byKind[p.runs[i].table], i)
+	}
+	for i, k := range p.kinds {
+		// Only the kinds this stage's rules use (the other stage's rules
+		// declared their slots on the same layouts).
+		if l := layouts[k]; l != nil && !l.Empty() && len(p.byKind[i]) > 0 {
+			p.tables[i] = state.NewTable(l, opts.Persist)
+		}
 	}
 	p.maxLate = maxWindow + DedupSlack
 	if cfg.Dedup.MaxIDs > 0 && stage == rules.StageSender {
@@ -320,6 +335,12 @@ func (p *Processor) cross(ri int, rec state.Record, c rules.Crossing, in *rules.
 	if kind == "" {
 		kind = info.Kind
 	}
+	if c.Lift {
+		if !info.Shadow && p.ledger.Lift(info.Code, kind, subject, ts) {
+			out.Lifts = append(out.Lifts, Lift{Key: event.BanKey(kind, subject), Rule: info.Code, TS: ts, LastEventID: id})
+		}
+		return
+	}
 	if p.allowed(kind, subject, ev, ts) {
 		run.stats.Allowlisted++
 		return
@@ -366,9 +387,13 @@ func (p *Processor) cross(ri int, rec state.Record, c rules.Crossing, in *rules.
 		LastEventID:  id,
 		Shadow:       info.Shadow,
 	}
-	if p.tables[run.table] != nil {
+	switch {
+	case p.tables[run.table] != nil && info.Window > 0 && !rec.IsStateless():
 		v.WindowStart = rec.WindowStart(info.Window)
-	} else {
+	case p.tables[run.table] != nil && info.Window > 0:
+		// A swept key answered (StatelessRule): the window it had.
+		v.WindowStart = p.tables[run.table].Layout().WindowStartAt(info.Window, ts)
+	default:
 		v.WindowStart = ts
 	}
 	if err := v.Validate(); err != nil {
@@ -411,6 +436,7 @@ func (p *Processor) await(ri int, key string, l rules.Lookup, in *rules.Input) {
 	}
 	first := len(p.pending[l]) == 0
 	p.pending[l] = append(p.pending[l], pending{run: ri, key: key, ts: in.TS(), id: in.ID(), ev: in.Event})
+	p.touchPending(l, ri, key)
 	p.runs[ri].stats.Awaiting++
 	if first && p.resolver != nil {
 		p.resolver.Start(l)
@@ -432,6 +458,7 @@ func (p *Processor) Resolve(l rules.Lookup, a rules.Answer, out *Output) {
 	ws := p.pending[l]
 	delete(p.pending, l)
 	for _, w := range ws {
+		p.touchPending(l, w.run, w.key)
 		run := &p.runs[w.run]
 		run.stats.Awaiting--
 		if run.awaiter == nil {
@@ -441,7 +468,13 @@ func (p *Processor) Resolve(l rules.Lookup, a rules.Answer, out *Output) {
 		if t := p.tables[run.table]; t != nil {
 			var ok bool
 			if rec, ok = t.Lookup(w.key); !ok {
-				continue // evicted while waiting: the evidence is gone
+				if _, sl := run.r.(rules.StatelessRule); !sl {
+					continue // evicted while waiting: the evidence is gone
+				}
+				// A stateless rule's evidence is the answer itself: its
+				// key swept while waiting (the partition's clock ran past
+				// the kind's windows, as in a fast backlog) loses nothing.
+				rec = state.Stateless(w.key, w.ts)
 			}
 		} else {
 			rec = state.Stateless(w.key, w.ts)

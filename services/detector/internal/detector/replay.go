@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mxwarden/mxwarden/pkg/event"
+	"github.com/mxwarden/mxwarden/services/detector/internal/resolve"
 )
 
 // MaxLineLen bounds one JSON line of replay input; longer lines are
@@ -37,16 +39,21 @@ type ReplayOptions struct {
 	Bans bool
 	// Now is the wall clock for the future-event check; nil means time.Now.
 	Now func() time.Time
+	// Lookuper answers the lookups rules await (DNS, DNSBL); nil builds
+	// one from cfg.DNS (`--resolver HOST:PORT` sets dns.servers).
+	Lookuper Lookuper
 }
 
 // ReplayStats count what a replay read and wrote.
 type ReplayStats struct {
 	Lines      int // non-blank input lines
 	Events     int // lines that were valid events, repeats included
+	Samples    int // lines that were queue samples
 	Duplicates int // of Events, repeats of an event id already processed, ignored
 	Invalid    int // lines that failed to decode or validate, or came from the future
 	Verdicts   int
 	Bans       int
+	Lifts      int // bans taken back before their expiry
 }
 
 // Replay runs the rules over event JSON lines in event time, without Kafka,
@@ -61,7 +68,16 @@ func Replay(ctx context.Context, cfg Config, opts ReplayOptions) (ReplayStats, e
 	if now == nil {
 		now = time.Now
 	}
-	proc, err := NewPipeline(cfg, Options{Now: now})
+	lk := opts.Lookuper
+	if lk == nil {
+		c, err := resolve.New(cfg.DNS, nil)
+		if err != nil {
+			return st, err
+		}
+		lk = c
+	}
+	sr := &syncResolver{lk: lk}
+	proc, err := NewPipeline(cfg, Options{Now: now, Resolver: sr})
 	if err != nil {
 		return st, err
 	}
@@ -73,7 +89,7 @@ func Replay(ctx context.Context, cfg Config, opts ReplayOptions) (ReplayStats, e
 	rep := &reporter{w: opts.Stderr}
 	var out Output
 	for _, name := range inputs {
-		if err := replayOne(ctx, name, opts, proc, &out, w, rep, &st); err != nil {
+		if err := replayOne(ctx, name, opts, proc, sr, &out, w, rep, &st); err != nil {
 			return st, err
 		}
 	}
@@ -83,11 +99,11 @@ func Replay(ctx context.Context, cfg Config, opts ReplayOptions) (ReplayStats, e
 	if rep.n > maxReported {
 		rep.printf("%d more invalid lines not shown\n", rep.n-maxReported)
 	}
-	rep.printf("replay: %d lines, %d events (%d duplicates ignored), %d invalid, %d verdicts, %d bans\n", st.Lines, st.Events, st.Duplicates, st.Invalid, st.Verdicts, st.Bans)
+	rep.printf("replay: %d lines, %d events (%d duplicates ignored), %d queue samples, %d invalid, %d verdicts, %d bans, %d lifted\n", st.Lines, st.Events, st.Duplicates, st.Samples, st.Invalid, st.Verdicts, st.Bans, st.Lifts)
 	return st, nil
 }
 
-func replayOne(ctx context.Context, name string, opts ReplayOptions, proc *Pipeline, out *Output, w *bufio.Writer, rep *reporter, st *ReplayStats) error {
+func replayOne(ctx context.Context, name string, opts ReplayOptions, proc *Pipeline, sr *syncResolver, out *Output, w *bufio.Writer, rep *reporter, st *ReplayStats) error {
 	var r io.Reader
 	label := name
 	if name == "-" {
@@ -122,12 +138,26 @@ func replayOne(ctx context.Context, name string, opts ReplayOptions, proc *Pipel
 		}
 		st.Lines++
 		processed := false
-		if err == nil {
+		if err == nil && bytes.Contains(line, []byte(`"queues"`)) {
+			// A queue sample (as ingest produces to mail.queue).
+			var q *event.QueueSample
+			if q, err = event.UnmarshalQueueSample(line); err == nil {
+				out.Reset()
+				proc.ProcessQueue(q, out)
+				sr.Drain(ctx, proc.Stages()[1:], out)
+				st.Samples++
+				if err := writeOutput(w, out, opts.Bans, st); err != nil {
+					return err
+				}
+				continue
+			}
+		} else if err == nil {
 			var ev *event.DeliveryEvent
 			ev, err = event.UnmarshalEvent(line)
 			if err == nil {
 				out.Reset()
 				processed, err = proc.Process(ev, out)
+				sr.Drain(ctx, proc.Stages()[1:], out)
 			}
 		}
 		if err != nil {
@@ -149,11 +179,23 @@ func replayOne(ctx context.Context, name string, opts ReplayOptions, proc *Pipel
 func writeOutput(w *bufio.Writer, out *Output, bans bool, st *ReplayStats) error {
 	st.Verdicts += len(out.Verdicts)
 	st.Bans += len(out.Bans)
+	st.Lifts += len(out.Lifts)
 	if bans {
 		for i := range out.Bans {
 			b, err := event.MarshalBan(&out.Bans[i])
 			if err != nil {
 				return fmt.Errorf("encode ban: %w", err)
+			}
+			if err := writeLine(w, b); err != nil {
+				return err
+			}
+		}
+		for i := range out.Lifts {
+			// The bans topic gets a tombstone under the key; replay
+			// writes what it stands for.
+			b, err := json.Marshal(&out.Lifts[i])
+			if err != nil {
+				return fmt.Errorf("encode lift: %w", err)
 			}
 			if err := writeLine(w, b); err != nil {
 				return err
@@ -258,7 +300,9 @@ func (l *LineReader) Next() ([]byte, int, error) {
 // replay's own flag (--bans, also -bans, --bans=true or false) and moves
 // --config and --set (with their values) ahead of the file names, so flags
 // may follow files as in "detector replay events.jsonl --bans --set k=v".
-// Everything after a "--" terminator is left alone, as file names.
+// --resolver HOST:PORT (or --resolver=HOST:PORT) becomes
+// "--set dns.servers=HOST:PORT". Everything after a "--" terminator is
+// left alone, as file names.
 func ReplayFlags(args []string) (rest []string, bans bool) {
 	var flags, files []string
 	for i := 0; i < len(args); i++ {
@@ -273,6 +317,12 @@ func ReplayFlags(args []string) (rest []string, bans bool) {
 			files = append(files, a)
 		case name == "bans":
 			bans = a != "--bans=false" && a != "-bans=false"
+		case name == "resolver" && hasValue:
+			_, v, _ := strings.Cut(a, "=")
+			flags = append(flags, "--set", "dns.servers="+v)
+		case name == "resolver" && i+1 < len(args):
+			flags = append(flags, "--set", "dns.servers="+args[i+1])
+			i++
 		case (name == "config" || name == "set") && !hasValue && i+1 < len(args):
 			flags = append(flags, a, args[i+1])
 			i++

@@ -9,7 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/mxwarden/mxwarden/pkg/config"
 	"github.com/mxwarden/mxwarden/pkg/event"
 )
 
@@ -194,6 +196,8 @@ func TestReplayFlags(t *testing.T) {
 		{[]string{"f", "-", "--config", "c.yaml", "g", "--set", "a=b", "--set=c=d"}, []string{"--config", "c.yaml", "--set", "a=b", "--set=c=d", "f", "-", "g"}, false},
 		{[]string{"f", "--", "--bans", "--config"}, []string{"f", "--", "--bans", "--config"}, false},
 		{[]string{"--config"}, []string{"--config"}, false}, // config.Load reports the missing value
+		{[]string{"f", "--resolver", "127.0.0.1:5353"}, []string{"--set", "dns.servers=127.0.0.1:5353", "f"}, false},
+		{[]string{"--resolver=[::1]:53", "f"}, []string{"--set", "dns.servers=[::1]:53", "f"}, false},
 	}
 	for _, tt := range tests {
 		rest, bans := ReplayFlags(tt.in)
@@ -222,13 +226,15 @@ func FuzzReplay(f *testing.F) {
 	cfg := Default()
 	cfg.Rules.InvalidRecipients.MinAttempts = 2 // fire easily, so verdict paths run too
 	cfg.Rules.InvalidRecipients.MinUnknown = 2
+	cfg.DNS.Servers = []string{scenarioDNS(f)} // lookups only ever reach the test zone
+	cfg.DNS.Timeout, cfg.DNS.Attempts = 300*time.Millisecond, 1
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var out, stderr bytes.Buffer
 		st, err := Replay(context.Background(), cfg, ReplayOptions{Stdin: bytes.NewReader(in), Stdout: &out, Stderr: &stderr, Now: fixedNow})
 		if err != nil {
 			t.Fatalf("replay: %v", err)
 		}
-		if st.Events+st.Invalid != st.Lines {
+		if st.Events+st.Samples+st.Invalid != st.Lines {
 			t.Fatalf("stats %+v do not add up", st)
 		}
 		n := 0
@@ -242,4 +248,25 @@ func FuzzReplay(f *testing.F) {
 			t.Fatalf("%d lines written, %d verdicts counted", n, st.Verdicts)
 		}
 	})
+}
+
+// TestReplayResolverFlag: `detector replay --resolver HOST:PORT` asks that
+// server: the no_mx scenario's domains are decided by the test zone.
+func TestReplayResolverFlag(t *testing.T) {
+	in := filepath.Join(scenarioRoot, "no_mx", "cannot_receive", "events.jsonl")
+	args, _ := ReplayFlags([]string{in, "--resolver", scenarioDNS(t), "--set", "dns.timeout=300ms"})
+	cfg := Default()
+	files, err := config.Load(args, func() []string { return nil }, EnvPrefix, &cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if _, err := Replay(context.Background(), cfg, ReplayOptions{Inputs: files, Stdout: &out, Now: fixedNow}); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"nxdomain-here.com", "null-mx.com", "private-mx.com", "txt-only.com"} {
+		if !strings.Contains(out.String(), `"rule":"no_mx","subject_kind":"recipient_domain","subject":"`+d+`"`) {
+			t.Errorf("no no_mx verdict for %s", d)
+		}
+	}
 }

@@ -4,17 +4,21 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/mxwarden/mxwarden/pkg/config"
 	"github.com/mxwarden/mxwarden/pkg/event"
+	"github.com/mxwarden/mxwarden/services/detector/internal/resolve"
+	"github.com/mxwarden/mxwarden/services/detector/internal/resolve/dnstest"
 )
 
 var update = flag.Bool("update", false, "rewrite the scenarios' golden files")
@@ -56,7 +60,19 @@ func TestScenarios(t *testing.T) {
 			bans := replayGolden(t, cfg, dir, "bans.golden.jsonl", true, invalid)
 			var got []string
 			bi := 0
+			// Lifts (tombstones) are in the bans output, in order.
+			lifts := func() {
+				for bi < len(bans) && bytes.HasPrefix(bans[bi], []byte(`{"lift"`)) {
+					var l Lift
+					if err := json.Unmarshal(bans[bi], &l); err != nil {
+						t.Fatal(err)
+					}
+					got = append(got, "lift "+l.Rule+" "+l.Key)
+					bi++
+				}
+			}
 			for _, line := range verdicts {
+				lifts()
 				v, err := event.UnmarshalVerdict(line)
 				if err != nil {
 					t.Fatalf("verdict does not validate: %v\n%s", err, line)
@@ -81,6 +97,7 @@ func TestScenarios(t *testing.T) {
 				}
 				got = append(got, s)
 			}
+			lifts()
 			if bi != len(bans) {
 				t.Errorf("%d bans for %d enforced verdicts", len(bans), bi)
 			}
@@ -129,7 +146,42 @@ func scenarioConfig(t testing.TB, dir string) Config {
 	if _, err := config.Load(args, func() []string { return nil }, EnvPrefix, &cfg); err != nil {
 		t.Fatalf("load scenario config: %v", err)
 	}
+	// Lookups go to the test zone (resolve/dnstest), served on loopback.
+	cfg.DNS.Servers = []string{scenarioDNS(t)}
+	cfg.DNS.Timeout, cfg.DNS.Attempts = 300*time.Millisecond, 1
 	return cfg
+}
+
+var (
+	dnsOnce sync.Once
+	dnsAddr string
+	dnsErr  error
+)
+
+// scenarioLookuper is a resolver client on the test zone.
+func scenarioLookuper(t testing.TB) Lookuper {
+	cfg := Default().DNS
+	cfg.Servers = []string{scenarioDNS(t)}
+	cfg.Timeout, cfg.Attempts = 300*time.Millisecond, 1
+	c, err := resolve.New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// scenarioDNS starts the test zone's server once for the package's tests.
+func scenarioDNS(t testing.TB) string {
+	dnsOnce.Do(func() {
+		var s *dnstest.Server
+		if s, dnsErr = dnstest.StartZone(); dnsErr == nil {
+			dnsAddr = s.Addr
+		}
+	})
+	if dnsErr != nil {
+		t.Fatalf("test DNS server: %v", dnsErr)
+	}
+	return dnsAddr
 }
 
 // replayGolden replays dir's events and checks the output against golden

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/mxwarden/mxwarden/pkg/event"
 	"github.com/mxwarden/mxwarden/pkg/kafka"
 	"github.com/mxwarden/mxwarden/pkg/metrics"
+	"github.com/mxwarden/mxwarden/services/detector/internal/resolve"
 	"github.com/mxwarden/mxwarden/services/detector/internal/rules"
 )
 
@@ -37,6 +39,8 @@ const (
 	// drainTimeout is how long a batch in progress may still take to be
 	// produced and committed after shutdown begins.
 	drainTimeout = 10 * time.Second
+	// idleWait bounds a poll when no lookup is out.
+	idleWait = time.Second
 	// maxErrorLen bounds the error text put in a dead-letter header.
 	maxErrorLen = 512
 	// sessionTimeout: a member that stops heartbeating (kill -9) loses
@@ -81,14 +85,32 @@ type Service struct {
 	kinds    []event.SubjectKind // key kinds with state
 	base     []kgo.Opt           // the shared client options, for restore clients
 
-	mu       sync.Mutex // guards parts and rejected
-	parts    map[int32]*partitionState
+	mu       sync.Mutex // guards parts, stateBase and rejected
+	parts    map[topicPartition]*partitionState
 	rejected map[string]bool // reasons already logged with a sample
+
+	// stateBase is, per input topic, the first changelog partition of
+	// its partitions (events 0.., outcomes after them, queue last).
+	stateBase map[string]int32
+	// lookups runs the lookups the recipient stage awaits (DNS, DNSBL)
+	// and hands the answers back between polls.
+	lookups *asyncResolver
+	// assigned are the outcomes partitions this member owns: restored
+	// at once, not on their next record, so the lookups their changelog
+	// holds are asked again after a restart or an aborted transaction.
+	assigned map[int32]bool
+}
+
+// topicPartition names one input partition.
+type topicPartition struct {
+	topic string
+	p     int32
 }
 
 // partitionState is one partition's processor and what of its running
 // totals the metrics already counted.
 type partitionState struct {
+	stage   rules.Stage
 	proc    *Processor
 	seen    map[string]RuleStats // per rule, the totals already counted in metrics
 	dropped uint64               // event ids forgotten for dedup.max_ids
@@ -107,20 +129,32 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*Service, e
 		reg:      reg,
 		http:     metrics.NewServer(cfg.HTTP.Addr, reg, logger),
 		now:      time.Now,
-		parts:    map[int32]*partitionState{},
+		parts:    map[topicPartition]*partitionState{},
 		rejected: map[string]bool{},
+		assigned: map[int32]bool{},
 	}
+
 	s.m = newServiceMetrics(reg, s.eventTimeLag)
+	lk, err := resolve.New(cfg.DNS, resolve.NewMetrics(reg))
+	if err != nil {
+		return nil, err
+	}
+	s.lookups = newAsyncResolver(lk, cfg.DNS.Concurrency)
 	allow, err := NewAllow(cfg.Allowlist)
 	if err != nil {
 		return nil, err
 	}
 	s.allow = allow
-	p, err := NewProcessor(cfg, rules.StageSender, Options{Now: s.now, Allow: s.allow})
-	if err != nil {
-		return nil, err
+	var tables []TableStats
+	for _, st := range rules.Stages() {
+		p, err := NewProcessor(cfg, st, Options{Now: s.now, Allow: s.allow})
+		if err != nil {
+			return nil, err
+		}
+		s.codes = append(s.codes, p.Codes()...)
+		tables = append(tables, p.Tables()...)
+		s.m.lag.WithLabelValues(string(st))
 	}
-	s.codes = p.Codes()
 	if len(s.codes) == 0 {
 		logger.Warn("no rule enabled: the detector will produce nothing")
 	}
@@ -133,11 +167,10 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry) (*Service, e
 			s.m.verdicts.WithLabelValues(code, string(a))
 		}
 	}
-	for _, t := range p.Tables() {
+	for _, t := range tables {
 		s.kinds = append(s.kinds, t.Kind)
 		s.m.stateKeys.WithLabelValues(string(t.Kind))
 	}
-	s.m.lag.WithLabelValues(string(rules.StageSender))
 	return s, nil
 }
 
@@ -189,7 +222,10 @@ func (s *Service) Run(ctx context.Context) error {
 	opts := append(slices.Clip(base),
 		kafka.Metrics(s.reg, "mxwarden_detector"),
 		kgo.ConsumerGroup(s.cfg.Group),
-		kgo.ConsumeTopics(s.cfg.Kafka.Topics.Events),
+		// The sender stage reads events; the recipient stage reads the
+		// outcomes the sender stage produces (in the same transactions)
+		// and the queue samples.
+		kgo.ConsumeTopics(s.inputTopics()...),
 		// Both set: franz-go >= 1.22 no longer derives one from the other.
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.ConsumeStartOffset(kgo.NewOffset().AtStart()),
@@ -198,6 +234,7 @@ func (s *Service) Run(ctx context.Context) error {
 		kgo.TransactionTimeout(transactionTimeout),
 		kgo.SessionTimeout(sessionTimeout),
 		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsAssigned(s.onAssigned),
 		kgo.OnPartitionsRevoked(s.onRevoked),
 		kgo.OnPartitionsLost(s.onLost),
 		kgo.RecordPartitioner(statePartitioner{topic: stateTopic, byKey: kgo.StickyKeyPartitioner(nil)}),
@@ -229,6 +266,7 @@ func (s *Service) Run(ctx context.Context) error {
 	g.Go(func() error { return s.http.Run(gctx) })
 	allowReady := make(chan struct{})
 	g.Go(func() error { return s.followAllowlist(gctx, base, allowReady) })
+	g.Go(func() error { return s.lookups.run(gctx) })
 	g.Go(func() error {
 		defer s.http.SetReady(false)
 		// Leaving the group runs onRevoked.
@@ -268,12 +306,23 @@ func (s *Service) consume(ctx context.Context, sess *kgo.GroupTransactSession, r
 	s.logger.Info("consuming", "group", s.cfg.Group, "topic", s.cfg.Kafka.Topics.Events,
 		"state_topic", s.cfg.StateTopic(), "transactional_id", s.TransactionalID(), "instance_id", s.cfg.State.InstanceID)
 	for {
-		fetches := sess.PollRecords(ctx, maxPoll)
+		// A poll waits at most answerWait while lookups are out, so their
+		// answers are applied without waiting for the next record, and at
+		// most idleWait otherwise, so partitions assigned during a poll
+		// are restored (and their awaited lookups asked again) even when
+		// no record comes for them.
+		wait := idleWait
+		if s.lookups.Outstanding() > 0 || len(s.unrestored()) > 0 {
+			wait = answerWait
+		}
+		pctx, cancel := context.WithTimeout(ctx, wait)
+		fetches := sess.PollRecords(pctx, maxPoll)
+		cancel()
 		if fetches.IsClientClosed() || ctx.Err() != nil {
 			return nil
 		}
 		fetches.EachError(func(topic string, p int32, err error) {
-			if !errors.Is(err, context.Canceled) {
+			if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 				s.logger.Warn("fetch failed", "topic", topic, "partition", p, "err", err)
 			}
 		})
@@ -284,23 +333,44 @@ func (s *Service) consume(ctx context.Context, sess *kgo.GroupTransactSession, r
 	}
 }
 
-// ensureStateTopic creates the compacted changelog with as many
-// partitions as the events topic, and refuses one that has another count.
+// inputTopics are the topics the service consumes, in changelog order.
+func (s *Service) inputTopics() []string {
+	t := s.cfg.Kafka.Topics
+	return []string{t.Events, t.Outcomes, t.Queue}
+}
+
+// ensureStateTopic creates the compacted changelog with one partition per
+// partition of the input topics (events, then outcomes, then queue), and
+// refuses one that has another count.
 func (s *Service) ensureStateTopic(ctx context.Context, adm *kadm.Client) error {
 	events, topic := s.cfg.Kafka.Topics.Events, s.cfg.StateTopic()
 	var want, waited int
+	base := map[string]int32{}
 	for {
-		td, err := adm.ListTopics(ctx, events)
+		inputs := s.inputTopics()
+		td, err := adm.ListTopics(ctx, inputs...)
 		if err != nil {
-			return fmt.Errorf("describe %s: %w", events, err)
+			return fmt.Errorf("describe %s: %w", strings.Join(inputs, ", "), err)
 		}
-		if d, ok := td[events]; ok && d.Err == nil && len(d.Partitions) > 0 {
-			want = len(d.Partitions)
+		want = 0
+		for _, in := range inputs {
+			d, ok := td[in]
+			if !ok || d.Err != nil || len(d.Partitions) == 0 {
+				want = -1
+				break
+			}
+			base[in] = int32(want)
+			want += len(d.Partitions)
+		}
+		if want > 0 {
+			s.mu.Lock()
+			s.stateBase = base
+			s.mu.Unlock()
 			break
 		}
 		// Not created yet (kafka.create_topics off and nobody made it).
 		if waited++; waited%30 == 0 {
-			s.logger.Warn("waiting for the events topic to exist", "topic", events)
+			s.logger.Warn("waiting for the input topics to exist", "topics", strings.Join(s.inputTopics(), ", "))
 		}
 		select {
 		case <-ctx.Done():
@@ -339,14 +409,16 @@ func (s *Service) ensureStateTopic(ctx context.Context, adm *kadm.Client) error 
 		}
 	}
 	if len(d.Partitions) != want {
-		return fmt.Errorf("state topic %s has %d partitions, %s has %d: they must match", topic, len(d.Partitions), events, want)
+		return fmt.Errorf("state topic %s has %d partitions, %s, %s and %s have %d together: they must match",
+			topic, len(d.Partitions), events, s.cfg.Kafka.Topics.Outcomes, s.cfg.Kafka.Topics.Queue, want)
 	}
 	return nil
 }
 
 // handle runs one poll as one transaction.
 func (s *Service) handle(ctx context.Context, sess *kgo.GroupTransactSession, rcl *kgo.Client, fetches kgo.Fetches) error {
-	if fetches.NumRecords() == 0 {
+	answers := s.lookups.Answers()
+	if fetches.NumRecords() == 0 && len(answers) == 0 && len(s.unrestored()) == 0 {
 		return nil
 	}
 	start := time.Now()
@@ -355,7 +427,7 @@ func (s *Service) handle(ctx context.Context, sess *kgo.GroupTransactSession, rc
 	if err := sess.Begin(); err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	recs, out, st, err := s.process(dctx, rcl, fetches)
+	recs, out, st, err := s.process(dctx, rcl, fetches, answers)
 	if err != nil {
 		_, _ = sess.End(dctx, kgo.TryAbort)
 		s.dropAll("failed")
@@ -389,6 +461,8 @@ func (s *Service) handle(ctx context.Context, sess *kgo.GroupTransactSession, rc
 		// The state moved on with records that did not commit: forget it.
 		// The session rewound to the committed offsets, and each partition
 		// is restored from its changelog when its records come again.
+		// Answers applied in it are lost with it (the cache keeps them:
+		// the next crossing gets them at once).
 		s.m.aborted.Inc()
 		s.dropAll("transaction aborted")
 		if prodErr != nil {
@@ -443,30 +517,81 @@ type batchStats struct {
 
 // process runs the poll's records through their partitions' processors
 // and returns the records to produce in the transaction.
-func (s *Service) process(ctx context.Context, rcl *kgo.Client, fetches kgo.Fetches) ([]*kgo.Record, *Output, batchStats, error) {
+func (s *Service) process(ctx context.Context, rcl *kgo.Client, fetches kgo.Fetches, answers []lookupAnswer) ([]*kgo.Record, *Output, batchStats, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var (
-		recs []*kgo.Record
-		out  Output
-		st   = batchStats{rejected: map[string]int{}}
-		err  error
+		recs     []*kgo.Record
+		outcomes []event.Outcome
+		out      Output
+		st       = batchStats{rejected: map[string]int{}}
+		err      error
 	)
 	topics := s.cfg.Kafka.Topics
 	stateTopic := s.cfg.StateTopic()
+	flush := func(ps *partitionState, sp int32) {
+		st.changelog += ps.proc.Flush(func(k, v []byte) {
+			rec := &kgo.Record{Topic: stateTopic, Partition: sp, Key: slices.Clone(k)}
+			if v != nil {
+				rec.Value = slices.Clone(v)
+			}
+			recs = append(recs, rec)
+		})
+	}
+	// Owned outcomes partitions not restored yet (see assigned).
+	for _, p := range s.unrestoredLocked() {
+		if _, err := s.partitionOf(ctx, rcl, topics.Outcomes, p); err != nil {
+			return nil, nil, st, err
+		}
+	}
+	// Answers first: they belong to crossings of earlier polls.
+	if len(answers) > 0 {
+		for tp, ps := range s.parts {
+			if ps.stage != rules.StageRecipient {
+				continue
+			}
+			for _, a := range answers {
+				ps.proc.Resolve(a.l, a.a, &out)
+			}
+			flush(ps, s.stateBase[tp.topic]+tp.p)
+		}
+	}
 	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 		if err != nil || len(fp.Records) == 0 {
 			return
 		}
 		var ps *partitionState
-		if ps, err = s.partition(ctx, rcl, fp.Partition); err != nil {
+		if ps, err = s.partitionOf(ctx, rcl, fp.Topic, fp.Partition); err != nil {
 			return
 		}
 		for _, r := range fp.Records {
 			processed := false
-			ev, perr := event.UnmarshalEvent(r.Value)
-			if perr == nil {
-				processed, perr = ps.proc.Process(ev, &out)
+			var (
+				ev   *event.DeliveryEvent
+				perr error
+			)
+			switch fp.Topic {
+			case topics.Events:
+				if ev, perr = event.UnmarshalEvent(r.Value); perr == nil {
+					processed, perr = ps.proc.Process(ev, &out)
+				}
+				if processed {
+					if o, ok := event.OutcomeOf(ev); ok {
+						outcomes = append(outcomes, o)
+					}
+				}
+			case topics.Outcomes:
+				ev = new(event.DeliveryEvent)
+				if perr = event.DecodeOutcome(r.Value, ev); perr == nil {
+					processed, perr = ps.proc.Process(ev, &out)
+				}
+			default: // queue samples
+				var q *event.QueueSample
+				if q, perr = event.UnmarshalQueueSample(r.Value); perr == nil {
+					ps.proc.ProcessQueue(q, &out)
+					processed = true
+					ev = &event.DeliveryEvent{TS: q.TS}
+				}
 			}
 			if perr != nil {
 				dl, reason := s.deadLetter(r, perr)
@@ -478,22 +603,27 @@ func (s *Service) process(ctx context.Context, rcl *kgo.Client, fetches kgo.Fetc
 				st.duplicates++
 				continue
 			}
-			st.events++
+			if fp.Topic == topics.Events {
+				st.events++ // outcomes and samples are not new events
+			}
 			if ev.TS.After(st.newest) {
 				st.newest = ev.TS
 			}
 		}
 		ps.lag = max(0, fp.HighWatermark-(fp.Records[len(fp.Records)-1].Offset+1))
-		st.changelog += ps.proc.Flush(func(k, v []byte) {
-			rec := &kgo.Record{Topic: stateTopic, Partition: fp.Partition, Key: slices.Clone(k)}
-			if v != nil {
-				rec.Value = slices.Clone(v)
-			}
-			recs = append(recs, rec)
-		})
+		flush(ps, s.stateBase[fp.Topic]+fp.Partition)
 	})
 	if err != nil {
 		return nil, nil, st, err
+	}
+	// The recipient stage's input, in this transaction, in event-time
+	// order across the poll's partitions: the recipient stage sees one
+	// recipient's outcomes from several accounts (partitions) as close to
+	// the order they happened in as one poll allows.
+	slices.SortStableFunc(outcomes, func(a, b event.Outcome) int { return a.TS.Compare(b.TS) })
+	for i := range outcomes {
+		o := &outcomes[i]
+		recs = append(recs, &kgo.Record{Topic: topics.Outcomes, Key: []byte(event.OutcomeKey(o)), Value: event.AppendOutcome(nil, o)})
 	}
 	for i := range out.Verdicts {
 		v := &out.Verdicts[i]
@@ -511,33 +641,49 @@ func (s *Service) process(ctx context.Context, rcl *kgo.Client, fetches kgo.Fetc
 		}
 		recs = append(recs, &kgo.Record{Topic: topics.Bans, Key: []byte(b.Key()), Value: val})
 	}
+	for _, l := range out.Lifts {
+		// A tombstone: the enforcers drop the ban, compaction forgets it.
+		recs = append(recs, &kgo.Record{Topic: topics.Bans, Key: []byte(l.Key)})
+	}
 	return recs, &out, st, nil
 }
 
-// partition returns p's state, restoring it from the changelog on first
-// use. Callers hold s.mu.
+// partition returns the state of events partition p (see partitionOf).
 func (s *Service) partition(ctx context.Context, rcl *kgo.Client, p int32) (*partitionState, error) {
-	if ps, ok := s.parts[p]; ok {
+	return s.partitionOf(ctx, rcl, s.cfg.Kafka.Topics.Events, p)
+}
+
+// partitionOf returns the state of partition p of an input topic,
+// restoring it from its changelog partition on first use: the events
+// topic's partitions run the sender stage, the outcomes and queue topics'
+// the recipient stage. Callers hold s.mu.
+func (s *Service) partitionOf(ctx context.Context, rcl *kgo.Client, topic string, p int32) (*partitionState, error) {
+	key := topicPartition{topic, p}
+	if ps, ok := s.parts[key]; ok {
 		return ps, nil
 	}
-	proc, err := NewProcessor(s.cfg, rules.StageSender, Options{Now: s.now, Allow: s.allow, Persist: true})
+	stage := rules.StageRecipient
+	if topic == s.cfg.Kafka.Topics.Events {
+		stage = rules.StageSender
+	}
+	proc, err := NewProcessor(s.cfg, stage, Options{Now: s.now, Allow: s.allow, Persist: true, Resolver: s.lookups})
 	if err != nil {
 		return nil, err
 	}
 	if rcl != nil {
 		start := time.Now()
-		st, err := restorePartition(ctx, kadm.NewClient(rcl), s.base, s.cfg.StateTopic(), p, proc)
+		st, err := restorePartition(ctx, kadm.NewClient(rcl), s.base, s.cfg.StateTopic(), s.stateBase[topic]+p, proc)
 		if err != nil {
 			return nil, fmt.Errorf("restore partition %d: %w", p, err)
 		}
 		d := time.Since(start)
 		s.m.restoreDuration.Observe(d.Seconds())
 		s.m.restoreDiscarded.Add(float64(st.Discarded))
-		s.logger.Info("partition state restored", "partition", p, "from", st.From, "to", st.To, "records", st.Records, "keys", st.Keys,
+		s.logger.Info("partition state restored", "topic", topic, "partition", p, "from", st.From, "to", st.To, "records", st.Records, "keys", st.Keys,
 			"discarded", st.Discarded, "watermark", proc.Watermark(), "duration", d)
 	}
-	ps := &partitionState{proc: proc, seen: map[string]RuleStats{}}
-	s.parts[p] = ps
+	ps := &partitionState{stage: stage, proc: proc, seen: map[string]RuleStats{}}
+	s.parts[key] = ps
 	return ps, nil
 }
 
@@ -634,13 +780,13 @@ func restorePartition(ctx context.Context, adm *kadm.Client, base []kgo.Opt, top
 func (s *Service) updateStateMetrics() {
 	keys := map[event.SubjectKind]int{}
 	ids := 0
-	var lag int64
+	lag := map[rules.Stage]int64{}
 	for _, ps := range s.parts {
 		d := ps.proc.Dedup()
 		ids += d.IDs
 		s.m.dedupDropped.Add(float64(d.Dropped - ps.dropped))
 		ps.dropped = d.Dropped
-		lag += ps.lag
+		lag[ps.stage] += ps.lag
 		for _, st := range ps.proc.Stats() {
 			was := ps.seen[st.Rule]
 			s.m.late.WithLabelValues(st.Rule).Add(float64(st.Late - was.Late))
@@ -655,7 +801,9 @@ func (s *Service) updateStateMetrics() {
 	for _, k := range s.kinds {
 		s.m.stateKeys.WithLabelValues(string(k)).Set(float64(keys[k]))
 	}
-	s.m.lag.WithLabelValues(string(rules.StageSender)).Set(float64(lag))
+	for _, st := range rules.Stages() {
+		s.m.lag.WithLabelValues(string(st)).Set(float64(lag[st]))
+	}
 	s.m.dedupIDs.Set(float64(ids))
 	s.m.partitions.Set(float64(len(s.parts)))
 }
@@ -701,13 +849,50 @@ func classify(err error) string {
 	return ReasonInvalid
 }
 
+func (s *Service) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range assigned[s.cfg.Kafka.Topics.Outcomes] {
+		s.assigned[p] = true
+	}
+}
+
+// unrestored lists the owned outcomes partitions without state.
+func (s *Service) unrestored() []int32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.unrestoredLocked()
+}
+
+func (s *Service) unrestoredLocked() []int32 {
+	var out []int32
+	for p := range s.assigned {
+		if _, ok := s.parts[topicPartition{s.cfg.Kafka.Topics.Outcomes, p}]; !ok {
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// unassign forgets partitions this member no longer owns.
+func (s *Service) unassign(parts map[string][]int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range parts[s.cfg.Kafka.Topics.Outcomes] {
+		delete(s.assigned, p)
+	}
+}
+
 func (s *Service) onRevoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	s.unassign(revoked)
 	// The session aborts a transaction in progress; what was committed
 	// is in the changelog for the next owner.
 	s.drop(revoked, "revoked")
 }
 
 func (s *Service) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	s.unassign(lost)
 	s.drop(lost, "lost")
 }
 
@@ -715,11 +900,13 @@ func (s *Service) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int
 func (s *Service) drop(parts map[string][]int32, why string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var dropped []int32
-	for _, p := range parts[s.cfg.Kafka.Topics.Events] {
-		if _, ok := s.parts[p]; ok {
-			delete(s.parts, p)
-			dropped = append(dropped, p)
+	var dropped []string
+	for _, topic := range s.inputTopics() {
+		for _, p := range parts[topic] {
+			if _, ok := s.parts[topicPartition{topic, p}]; ok {
+				delete(s.parts, topicPartition{topic, p})
+				dropped = append(dropped, fmt.Sprintf("%s/%d", topic, p))
+			}
 		}
 	}
 	if len(dropped) == 0 {
@@ -733,12 +920,12 @@ func (s *Service) drop(parts map[string][]int32, why string) {
 // dropAll forgets every partition's state (after an aborted transaction).
 func (s *Service) dropAll(why string) {
 	s.mu.Lock()
-	var ps []int32
-	for p := range s.parts {
-		ps = append(ps, p)
+	ps := map[string][]int32{}
+	for tp := range s.parts {
+		ps[tp.topic] = append(ps[tp.topic], tp.p)
 	}
 	s.mu.Unlock()
-	s.drop(map[string][]int32{s.cfg.Kafka.Topics.Events: ps}, why)
+	s.drop(ps, why)
 }
 
 // followAllowlist applies the allowlist topic to s.allow until ctx ends,

@@ -28,6 +28,15 @@ type Config struct {
 	SPFRejections     SPFRejectionsConfig     `koanf:"spf_rejections"`
 	Spoofing          SpoofingConfig          `koanf:"spoofing"`
 	AuthFailures      AuthFailuresConfig      `koanf:"auth_failures"`
+	// The recipient stage's rules (mail.outcomes, mail.queue).
+	SMSGateway           SMSGatewayConfig           `koanf:"sms_gateway"`
+	NonexistentRecipient NonexistentRecipientConfig `koanf:"nonexistent_recipient"`
+	MailboxFull          MailboxFullConfig          `koanf:"mailbox_full"`
+	Unwanted             UnwantedConfig             `koanf:"unwanted"`
+	JunkToThirdParty     JunkToThirdPartyConfig     `koanf:"junk_to_third_party"`
+	NoMX                 NoMXConfig                 `koanf:"no_mx"`
+	FalseBlocklistClaim  FalseBlocklistClaimConfig  `koanf:"false_blocklist_claim"`
+	QueueFlood           QueueFloodConfig           `koanf:"queue_flood"`
 }
 
 // Section is a rule's configuration section: the type of its field in

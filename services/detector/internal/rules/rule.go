@@ -166,6 +166,11 @@ type Crossing struct {
 	// Resolved (the rule must be an Awaiter). Nothing else of the
 	// crossing is used.
 	Await *Lookup
+	// Lift, when set, takes back the rule's ban on the subject if one is
+	// in force (the evidence is gone: a full mailbox accepts mail again):
+	// the processor ends the hold and publishes a tombstone. Nothing else
+	// of the crossing is used; without a ban in force it does nothing.
+	Lift bool
 }
 
 // Lookup names an outside answer a rule needs: Kind is the resolver's
@@ -188,6 +193,15 @@ type Answer struct {
 // answer arrives; it decides as Threshold does (it must not Await again).
 type Awaiter interface {
 	Resolved(l Lookup, a Answer, rec state.Record) (Crossing, bool)
+}
+
+// StatelessRule is implemented (as a marker) by awaiting rules whose
+// Resolved reads no slot of the record (its key, and First, which is ""
+// on a stateless record): the evidence is the answer, so an answer still
+// counts when the key's state was swept while it was awaited (a backlog
+// replayed fast moves the clock past the windows within one lookup).
+type StatelessRule interface {
+	Stateless()
 }
 
 // Resolver starts lookups. Start must not block: the answer comes back
