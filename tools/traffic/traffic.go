@@ -325,7 +325,7 @@ func (g *gen) abuseOthers() {
 	// root@localhost, which nobody can bounce to.
 	f := g.family(Family{Name: "root@localhost", Abuse: true, Rule: "invalid_sender",
 		Wants: []Want{{"invalid_sender", "sender", "root@localhost"}},
-		Also:  []Want{{"cron_flood", "sender", "root@localhost"}}})
+		Also:  []Want{{"cron_flood", "sender", "root@localhost"}, {"nonexistent_recipient", "recipient", "root@localhost.localdomain"}}})
 	for i := range 30 {
 		g.msg(f, Msg{At: at(0, 2*time.Hour+time.Duration(i)*time.Minute), Sender: "root@localhost", Local: true,
 			Subject: "Cron <root@localhost> /usr/bin/php /var/www/cron.php", Rcpts: []Rcpt{{"root@localhost.localdomain", UserUnknown}}})
