@@ -79,6 +79,20 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 }
 
+// Store returns the open store, or nil until Run opened and migrated it.
+// It is the one store of the process (the writer's), for the read side.
+func (r *Runner) Store() Store {
+	if b := r.store.Load(); b != nil {
+		return b.Store
+	}
+	return nil
+}
+
+// Reader returns the read side over the runner's store.
+func (r *Runner) Reader() *Reader {
+	return &Reader{Store: r.Store, RO: ReadOnly{Timeout: r.cfg.QueryTimeout, MaxRows: r.cfg.QueryMaxRows}}
+}
+
 // Handler serves QueryPath (503 until the store is open).
 func (r *Runner) Handler() http.Handler {
 	ro := ReadOnly{Timeout: r.cfg.QueryTimeout, MaxRows: r.cfg.QueryMaxRows}
