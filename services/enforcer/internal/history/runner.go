@@ -61,7 +61,10 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		backoff = min(backoff*2, r.cfg.RetryMax)
 	}
-	defer s.Close()
+	defer func() {
+		r.store.Store(nil) // readers see "not open" rather than a closed store
+		_ = s.Close()
+	}()
 	r.store.Store(&storeBox{s})
 	close(r.opened)
 	r.writer.store = s
