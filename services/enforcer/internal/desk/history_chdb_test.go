@@ -38,7 +38,7 @@ func TestStaffViewFromEmbeddedHistory(t *testing.T) {
 			ev := &event.DeliveryEvent{ID: id(i), TS: at(i), MTA: "postfix", Host: "mx1", QueueID: fmt.Sprintf("Q%d", i),
 				Sender: from, Recipient: rcpt(i), Status: event.StatusBounced, DSN: "5.1.1", ReplyCode: 550,
 				ReplyText: "550 5.1.1 <" + rcpt(i) + ">: Recipient address rejected: User unknown <script>x</script>",
-				Reason: event.ReasonUserUnknown}
+				Reason:    event.ReasonUserUnknown}
 			b, err := event.MarshalEvent(ev)
 			if err != nil {
 				t.Fatal(err)
