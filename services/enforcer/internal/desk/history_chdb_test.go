@@ -105,8 +105,30 @@ func TestStaffViewFromEmbeddedHistory(t *testing.T) {
 	}
 	assertInert(t, "ban page from history", body)
 
+	// Extend through the staff view (the API's extend): history records it
+	// with its actor, and the extended ban still lists the events behind it.
+	code, _ := e.post(c, "/staff/extend", map[string][]string{"csrf": {csrf(t, body)}, "kind": {"sender"}, "subject": {sender},
+		"reason": {"still bouncing"}, "ttl": {"720h"}})
+	if code != 303 {
+		t.Fatalf("extend: %d", code)
+	}
+	deadline = time.Now().Add(60 * time.Second)
+	for {
+		_, body = e.get(c, path)
+		if strings.Contains(body, "<td>desk-admin</td><td>extended by hand: ban, level 1, expires ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the extension never reached the timeline:\n%s", body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if n := strings.Count(body, "&lt;nobody"); n != 25 {
+		t.Errorf("the extended ban lists %d events, want 25", n)
+	}
+
 	// A manual unban through the staff view reaches history with its actor.
-	code, _ := e.post(c, "/staff/unban", map[string][]string{"csrf": {csrf(t, body)}, "kind": {"sender"}, "subject": {sender},
+	code, _ = e.post(c, "/staff/unban", map[string][]string{"csrf": {csrf(t, body)}, "kind": {"sender"}, "subject": {sender},
 		"reason": {"customer cleaned the list"}})
 	if code != 303 {
 		t.Fatalf("unban: %d", code)

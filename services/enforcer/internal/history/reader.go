@@ -194,7 +194,8 @@ const timelineSQL = `SELECT * FROM (
   UNION ALL
   SELECT toString(ts), if(op = 'lift', 'unban', 'ban'), toString(rule), actor,
          if(op = 'lift', if(actor = '', 'lifted (expired, or by a tool that named no actor)', 'lifted by hand'),
-            concat('by ', toString(source), ': ', toString(action), ', level ', toString(level), ', expires ',
+            concat(if(source = 'rule' AND actor != '', 'extended by hand', concat('by ', toString(source))), ': ',
+                   toString(action), ', level ', toString(level), ', expires ',
                    if(toUnixTimestamp(expires) = 0, 'never', toString(expires)), if(shadow = 1, ' (shadow)', '')))
   FROM bans WHERE subject_kind = {kind:String} AND lowerUTF8(subject) = lowerUTF8({subject:String})
   UNION ALL
