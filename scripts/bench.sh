@@ -33,8 +33,21 @@ done
 proc_rate=$(awk -v n="$daylog_lines" -v t="$best_wall" 'BEGIN { printf "%.0f", n / t }')
 proc_cpu_rate=$(awk -v n="$daylog_lines" -v t="$best_cpu" 'BEGIN { printf "%.0f", n / (t > 0 ? t : 0.001) }')
 echo "BenchmarkIngestParseProcess $daylog_lines lines $best_wall s-wall $best_cpu s-cpu $proc_rate lines/s $proc_cpu_rate lines/cpu-s" | tee -a "$out" >&2
-go test -run '^$' -bench 'BenchmarkRules$' -benchtime "$BENCHTIME" -cpu 1 ./services/detector/internal/detector/ | tee -a "$out" >&2
-go test -run '^$' -bench 'BenchmarkRulesIdleMemory' -benchtime 1x -cpu 1 ./services/detector/internal/detector/ | tee -a "$out" >&2
+go test -run '^$' -bench 'BenchmarkRules$|BenchmarkRulesDecode$' -benchtime "$BENCHTIME" -cpu 1 ./services/detector/internal/detector/ | tee -a "$out" >&2
+go test -run '^$' -bench 'BenchmarkRulesIdleMemory|BenchmarkRestore$' -benchtime 1x -cpu 1 ./services/detector/internal/detector/ | tee -a "$out" >&2
+# detector as a process: `detector replay` over 1M events, and `detector run`
+# end to end (exactly-once transactions) against a real Apache Kafka broker,
+# started here when a JDK and Maven are present (port BENCH_KAFKA_PORT).
+if [ -z "${MXWARDEN_BIN_DIR:-}" ] && [ -x bin/detector ]; then export MXWARDEN_BIN_DIR=$PWD/bin; fi
+BENCH_KAFKA_PORT=${BENCH_KAFKA_PORT:-19193}
+bench_broker=
+if [ -z "${MXWARDEN_TEST_KAFKA_BROKERS:-}" ] && scripts/kafka/broker.sh available; then
+  scripts/kafka/broker.sh fetch
+  MXWARDEN_TEST_KAFKA_BROKERS=$(scripts/kafka/broker.sh start "$BENCH_KAFKA_PORT") && bench_broker=$BENCH_KAFKA_PORT
+  export MXWARDEN_TEST_KAFKA_BROKERS
+fi
+(cd tools && GOWORK=off go test -run '^$' -bench 'BenchmarkDetector' -benchtime 1x ./e2e/) 2>&1 | tee -a "$out" >&2 || true
+if [ -n "$bench_broker" ]; then scripts/kafka/broker.sh stop "$bench_broker" || true; fi
 go test -run '^$' -bench 'BenchmarkEventDecode|BenchmarkEventEncode' -benchtime "$BENCHTIME" -cpu 1 ./pkg/event/ | tee -a "$out" >&2
 
 # History (enforcer): rows/s into the embedded engine (chDB) and into a private
@@ -68,6 +81,11 @@ e2e_rc=0
 # the whole enforcer process reading a bans topic of MXWARDEN_BENCH_BANS bans.
 (cd tools && GOWORK=off go test -run '^$' -bench 'BenchmarkEnforcerMemoryPerBan$' -benchtime 1x ./e2e/) 2>&1 | tee -a "$out" >&2 || true
 
+# Rules on labelled traffic (tools/traffic: two days of Postfix and Exim logs,
+# benign customers and one abuser per rule) through ingest parse and detector
+# replay: precision and recall per rule.
+labelled=$( (cd tools && GOWORK=off go test -count=1 -v -run '^TestLabelledTraffic$' ./e2e/) 2>&1 | sed -n 's/^ *labelled_test.go:[0-9]*: //p' || true)
+
 # metric <benchmark regexp> <unit>: the value reported for that unit.
 metric() { awk -v b="$1" -v u="$2" '$1 ~ b { for (i = 2; i <= NF; i++) if ($i == u) { print $(i-1); exit } }' "$out"; }
 fmt() { if [ -n "$1" ]; then printf '%s %s' "$1" "$2"; else printf 'n/a (benchmark missing)'; fi; }
@@ -79,9 +97,18 @@ echo "  ingest memory per in-flight message:        $(fmt "$(metric BenchmarkPen
 scan_rate=$(metric BenchmarkBareScan lines/s)
 echo "  ingest parse, whole process (${daylog_lines}-line day log, output included): $(fmt "$proc_rate" lines/s) wall ($(fmt "$proc_cpu_rate" lines) per CPU-second)   target >= 3000000 lines/s"
 echo "  bare bufio.Scanner pass over the same file:  $(fmt "$scan_rate" lines/s)   process/scan ratio $(awk -v a="$proc_rate" -v b="$scan_rate" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }')"
-echo "  detector rules, 1M senders, uniform keys:   $(fmt "$(metric 'BenchmarkRules/uniform' events/s)" events/s)   target >= 1000000 events/s"
-echo "  detector rules, 1M senders, Zipf keys:      $(fmt "$(metric 'BenchmarkRules/zipf' events/s)" events/s)"
-echo "  detector state per idle sender:             $(fmt "$(metric BenchmarkRulesIdleMemory B/key)" B/key)   target <= 256 B/key"
+echo "  detector rules, 1M senders, uniform keys:   $(fmt "$(metric 'BenchmarkRules/uniform' events/s)" events/s) ($(fmt "$(metric 'BenchmarkRules/uniform' events/cpu-s)" events/cpu-s))   target >= 1000000 events/s"
+echo "  detector rules, 1M senders, Zipf keys:      $(fmt "$(metric 'BenchmarkRules/zipf' events/s)" events/s) ($(fmt "$(metric 'BenchmarkRules/zipf' events/cpu-s)" events/cpu-s))"
+echo "  detector decode+rules, uniform keys:        $(fmt "$(metric 'BenchmarkRulesDecode/uniform' events/s)" events/s) ($(fmt "$(metric 'BenchmarkRulesDecode/uniform' events/cpu-s)" events/cpu-s))   target >= 1000000 events/s"
+echo "  detector decode+rules, Zipf keys:           $(fmt "$(metric 'BenchmarkRulesDecode/zipf' events/s)" events/s) ($(fmt "$(metric 'BenchmarkRulesDecode/zipf' events/cpu-s)" events/cpu-s))"
+echo "  detector state per idle sender:             $(fmt "$(metric 'BenchmarkRulesIdleMemory/sent' B/key)" B/key)   target <= 256 B/key"
+echo "  detector state per sender with a bounce:    $(fmt "$(metric 'BenchmarkRulesIdleMemory/user_unknown' B/key)" B/key)"
+echo "  detector state per active sender:           $(fmt "$(metric 'BenchmarkRulesIdleMemory/active' B/key)" B/key)   target <= 1024 B/key"
+echo "  detector restore of 1M senders' state:      $(fmt "$(metric 'BenchmarkRestore' s/restore)" s) ($(fmt "$(metric 'BenchmarkRestore' records)" records), in process)   target <= 5 s"
+echo "  detector replay process, 1M events:         $(fmt "$(metric 'BenchmarkDetectorReplayProcess' events/s)" events/s) ($(fmt "$(metric 'BenchmarkDetectorReplayProcess' events/cpu-s)" events/cpu-s))"
+svc=$(metric 'BenchmarkDetectorService' events/s)
+if [ -n "$svc" ]; then svc="$svc events/s"; else svc="n/a (needs a real broker: java >= 17 and mvn)"; fi
+echo "  detector run end to end, exactly-once:      $svc"
 echo "  event decode (UnmarshalEvent, real events): $(fmt "$(metric 'BenchmarkEventDecode/UnmarshalEvent' events/s)" events/s)   (encoding/json: $(fmt "$(metric 'BenchmarkEventDecode/encoding_json' events/s)" events/s))"
 echo "  event encode (AppendEvent, real events):    $(fmt "$(metric 'BenchmarkEventEncode/AppendEvent' events/s)" events/s)   (encoding/json: $(fmt "$(metric 'BenchmarkEventEncode/encoding_json' events/s)" events/s))"
 echo "  enforcer memory per ban (process RSS):       $(fmt "$(metric BenchmarkEnforcerMemoryPerBan B/ban)" B/ban) ($(fmt "$(metric BenchmarkEnforcerMemoryPerBan MiB-rss)" MiB) with $(fmt "$(metric BenchmarkEnforcerMemoryPerBan bans)" bans))"
@@ -102,4 +129,6 @@ else
   e2e="n/a (needs root with postfix: scripts/mta/setup.sh)"
 fi
 echo "  end to end (real Postfix line -> policy REJECT, ingest source.poll=${MXWARDEN_BENCH_INGEST_POLL:-20ms}): $e2e   target <= 1000 ms"
+echo "  rules on labelled traffic (precision = right bans / bans, recall = abuse families banned by their rule):"
+if [ -n "$labelled" ]; then printf '%s\n' "$labelled" | sed 's/^/    /'; else echo "    n/a (TestLabelledTraffic did not run)"; fi
 exit "$e2e_rc"

@@ -78,6 +78,16 @@ func AppendEvent(dst []byte, e *DeliveryEvent) []byte {
 		dst = append(dst, `,"subject":`...)
 		dst = appendJSONString(dst, e.Subject)
 	}
+	if len(e.Headers) > 0 {
+		dst = append(dst, `,"headers":[`...)
+		for i, h := range e.Headers {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONString(dst, h)
+		}
+		dst = append(dst, ']')
+	}
 	return append(dst, '}')
 }
 
@@ -96,7 +106,19 @@ var errTimeRange = errors.New("encode event: ts year outside of range [0,9999]")
 func eventSizeHint(e *DeliveryEvent) int {
 	return 272 + len(e.ID) + len(e.MTA) + len(e.Host) + len(e.QueueID) + len(e.Sender) + len(e.Recipient) +
 		len(e.Status) + len(e.DSN) + len(e.ReplyText) + len(e.Reason) + len(e.Relay) + len(e.ClientIP) +
-		len(e.SASLUser) + len(e.MessageID) + len(e.Subject)
+		len(e.SASLUser) + len(e.MessageID) + len(e.Subject) + headersSize(e.Headers)
+}
+
+// headersSize is the room the headers take unescaped, brackets and quotes included.
+func headersSize(hs []string) int {
+	if len(hs) == 0 {
+		return 0
+	}
+	n := 13
+	for _, h := range hs {
+		n += len(h) + 3
+	}
+	return n
 }
 
 // jsonSafe[b] is true for the ASCII bytes encoding/json writes unescaped
@@ -227,6 +249,7 @@ const (
 	fieldMessageID
 	fieldSize
 	fieldSubject
+	fieldHeaders
 	fieldUnknown = -1
 )
 
@@ -234,7 +257,7 @@ var fieldNames = [...][]byte{
 	[]byte("v"), []byte("id"), []byte("ts"), []byte("mta"), []byte("host"), []byte("queue_id"),
 	[]byte("sender"), []byte("recipient"), []byte("status"), []byte("dsn"), []byte("reply_code"),
 	[]byte("reply_text"), []byte("reason"), []byte("relay"), []byte("client_ip"), []byte("sasl_user"),
-	[]byte("message_id"), []byte("size"), []byte("subject"),
+	[]byte("message_id"), []byte("size"), []byte("subject"), []byte("headers"),
 }
 
 // wireKeys are the keys as AppendEvent writes them, quoted and with the
@@ -289,6 +312,8 @@ func fieldIndex(k []byte) int {
 		return fieldSize
 	case "subject":
 		return fieldSubject
+	case "headers":
+		return fieldHeaders
 	}
 	for i, n := range fieldNames {
 		if bytes.EqualFold(k, n) {
@@ -413,6 +438,8 @@ func (d *decoder) field(f int, e *DeliveryEvent) error {
 	switch f {
 	case fieldUnknown:
 		return d.skip(0)
+	case fieldHeaders:
+		return errFallback // rare (only messages with logged headers): encoding/json decodes the array
 	case fieldV, fieldReplyCode:
 		n, null, err := d.integer()
 		if err != nil || null {

@@ -74,6 +74,9 @@ func FuzzAppendEvent(f *testing.F) {
 			Recipient: recipient, Status: Status(status), DSN: dsn, ReplyCode: int(replyCode), ReplyText: replyText,
 			Reason: Reason(reason), Relay: relay, ClientIP: clientIP, SASLUser: saslUser, MessageID: messageID,
 			Size: size, Subject: subject}
+		if len(subject)%2 == 1 { // logged headers too, from the fuzzed strings
+			e.Headers = []string{subject, replyText, relay}
+		}
 		want, err := jsonMarshalEvent(e)
 		if err != nil {
 			t.Fatal(err) // Unix nanoseconds stay within the years json.Marshal encodes
@@ -104,6 +107,7 @@ func FuzzDecodeEventField(f *testing.F) {
 		f.Add("ts", s)
 		f.Add(`\u0073ender`, s)
 		f.Add("Subject", s)
+		f.Add("headers", "["+s+"]")
 		f.Add("unknown", s)
 	}
 	f.Fuzz(func(t *testing.T, key, value string) {

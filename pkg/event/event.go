@@ -64,14 +64,34 @@ type DeliveryEvent struct {
 	MessageID string    `json:"message_id"`
 	Size      int64     `json:"size"`
 	Subject   string    `json:"subject,omitempty"` // only when the MTA logs it (header_checks WARN/INFO, Exim T=)
+	// Headers are other header lines the MTA logged for the message, as
+	// "Name: value" in log order: the bulk and automation markers
+	// (List-Unsubscribe, List-Unsubscribe-Post, Precedence, List-Id,
+	// X-Mailer, Auto-Submitted, X-Cron-Env, ...) that Postfix
+	// header_checks INFO lines or an Exim acl_smtp_data logwrite record
+	// (see README, Logging headers). Empty when none were logged. At most
+	// MaxHeaders entries of at most MaxHeaderLen bytes.
+	Headers []string `json:"headers,omitempty"`
 }
+
+// Limits on DeliveryEvent.Headers.
+const (
+	MaxHeaders   = 16
+	MaxHeaderLen = 512
+)
 
 // Account is the key that groups an event with the other mail of the same
 // customer: the SASL login when there is one, else the envelope sender,
 // else the client IP. It is the Kafka key of mail.events, so all of one
 // account's events land in one partition.
+//
+// A failed login (StatusAuthFailed) belongs to no account yet: its key is
+// the client IP, so every failure from one IP meets in one partition
+// whatever login it tried (the detector's auth_failures rule counts there).
 func (e *DeliveryEvent) Account() string {
 	switch {
+	case e.Status == StatusAuthFailed && e.ClientIP != "":
+		return e.ClientIP
 	case e.SASLUser != "":
 		return e.SASLUser
 	case e.Sender != "":
@@ -91,6 +111,14 @@ func (e *DeliveryEvent) Validate() error {
 	}
 	if !e.Status.Valid() {
 		return fmt.Errorf("%w: event status %q", ErrInvalid, e.Status)
+	}
+	if len(e.Headers) > MaxHeaders {
+		return fmt.Errorf("%w: event has %d headers, more than %d", ErrInvalid, len(e.Headers), MaxHeaders)
+	}
+	for _, h := range e.Headers {
+		if len(h) > MaxHeaderLen {
+			return fmt.Errorf("%w: event header longer than %d bytes", ErrInvalid, MaxHeaderLen)
+		}
 	}
 	for _, f := range []struct{ name, v string }{
 		{"sender", e.Sender}, {"recipient", e.Recipient}, {"sasl_user", e.SASLUser},

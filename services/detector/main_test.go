@@ -18,7 +18,7 @@ import (
 	"github.com/mxwarden/mxwarden/services/detector/internal/detector"
 )
 
-const events = "internal/detector/testdata/scenarios/hammer_invalid_recipients/events.jsonl"
+const events = "internal/rules/testdata/invalid_recipients/hammer_invalid_recipients/events.jsonl"
 
 func noEnv() []string { return nil }
 

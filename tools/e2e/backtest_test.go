@@ -62,7 +62,8 @@ func TestHistoryBacktest(t *testing.T) {
 		t.Fatalf("same configuration does not reproduce the bans:\n%s", same)
 	}
 	t.Logf("same configuration:\n%s", same)
-	strict := diff("--set", "rules.invalid_recipients.ratio=0.99")
+	// Stricter: a 99 % share, and no ban by count alone (always_unknown 0).
+	strict := diff("--set", "rules.invalid_recipients.ratio=0.99", "--set", "rules.invalid_recipients.always_unknown=0")
 	if !strings.Contains(strict, "- sender:newsletter@cheap-leads.example rule=invalid_recipients") {
 		t.Fatalf("stricter ratio 0.99 should drop the abuser's ban:\n%s", strict)
 	}

@@ -92,7 +92,8 @@ func BenchmarkEndToEndReject(b *testing.B) {
 		"--set", "policy.addr="+policyAddr, "--set", "maps.dir="+filepath.Join(dir, "maps"), "--set", "state.dir="+filepath.Join(dir, "state"))...)
 	startService(b, dir, "detector", filepath.Join(bins, "detector"), svc(
 		"--set", fmt.Sprintf("group=latency-%d.detector", rand.Uint32()),
-		"--set", fmt.Sprintf("rules.invalid_recipients.min_attempts=%d", benchMinAttempts))...)
+		"--set", fmt.Sprintf("rules.invalid_recipients.min_attempts=%d", benchMinAttempts),
+		"--set", fmt.Sprintf("rules.invalid_recipients.min_unknown=%d", benchMinAttempts))...)
 	startService(b, dir, "ingest", filepath.Join(bins, "ingest"), svc(
 		"--set", "source.file="+pf.maillog,
 		"--set", "source.checkpoint_file="+filepath.Join(dir, "ingest.checkpoint"),

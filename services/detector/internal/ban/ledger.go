@@ -100,6 +100,11 @@ type Ledger struct {
 	nextSweep time.Time
 	// suppressed counts suppressed crossings by rule, for metrics.
 	suppressed map[string]uint64
+
+	// Changes since the last Flush (see persist.go), kept when tracking.
+	track       bool
+	dirtyLevels map[subjectKey]struct{}
+	dirtyHolds  map[holdKey]struct{}
 }
 
 // NewLedger builds an empty ledger; cfg must be valid.
@@ -121,7 +126,15 @@ func (l *Ledger) Suppressed(rule string, kind event.SubjectKind, subject string,
 	}
 	h.repeats++
 	l.suppressed[rule]++
+	l.touchHold(holdKey{rule, kind, subject})
 	return true
+}
+
+// Holds reports whether rule's last verdict on the subject still holds at
+// ts, without counting a repeat.
+func (l *Ledger) Holds(rule string, kind event.SubjectKind, subject string, ts time.Time) bool {
+	h, ok := l.holds[holdKey{rule, kind, subject}]
+	return ok && ts.Before(h.until)
 }
 
 // SuppressedTotal is how many crossings of rule were suppressed so far.
@@ -138,13 +151,15 @@ func (l *Ledger) Repeats(rule string, kind event.SubjectKind, subject string) in
 
 // Apply records a verdict the rules emitted: it picks the escalation
 // level, sets v.Expires to v.TS plus that level's TTL, puts a hold on the
-// rule and subject until then, and, for an enforced ban (action ban, not
-// shadow), returns the Ban to publish. When the previous hold had
+// rule and subject until then, and, for an enforced verdict (action ban
+// or defer, not shadow), returns the Ban to publish. When the previous hold had
 // suppressed repeats, their number is added to v.Evidence as "repeats".
 func (l *Ledger) Apply(v *event.Verdict) (event.Ban, bool) {
-	enforced := v.Action == event.ActionBan && !v.Shadow
+	enforced := (v.Action == event.ActionBan || v.Action == event.ActionDefer) && !v.Shadow
 	sk := subjectKey{kind: v.SubjectKind, subject: v.Subject}
-	if !enforced {
+	if !enforced || v.Action == event.ActionDefer {
+		// Shadow verdicts and temporary refusals keep their rule's own
+		// levels: neither escalates a real ban.
 		sk.ns = v.Rule
 	}
 	n := 1
@@ -152,8 +167,14 @@ func (l *Ledger) Apply(v *event.Verdict) (event.Ban, bool) {
 		n = lv.n + 1
 	}
 	expires := v.TS.Add(l.cfg.TTLAt(n))
+	if !v.Expires.IsZero() {
+		// The rule set its own duration (Crossing.TTL): a temporary
+		// refusal, not escalated.
+		expires = v.Expires.Time
+	}
 	forget := expires.Add(l.cfg.MaxTTL)
 	l.levels[sk] = &level{n: n, forget: forget}
+	l.touchLevel(sk)
 
 	hk := holdKey{v.Rule, v.SubjectKind, v.Subject}
 	if h, ok := l.holds[hk]; ok && h.repeats > 0 {
@@ -163,6 +184,7 @@ func (l *Ledger) Apply(v *event.Verdict) (event.Ban, bool) {
 		v.Evidence["repeats"] = float64(h.repeats)
 	}
 	l.holds[hk] = &hold{until: expires, forget: forget}
+	l.touchHold(hk)
 
 	v.Expires = event.OptTime{Time: expires}
 	if !enforced {
@@ -183,11 +205,13 @@ func (l *Ledger) Advance(ts time.Time) {
 	for k, lv := range l.levels {
 		if !ts.Before(lv.forget) {
 			delete(l.levels, k)
+			l.touchLevel(k)
 		}
 	}
 	for k, h := range l.holds {
 		if !ts.Before(h.forget) {
 			delete(l.holds, k)
+			l.touchHold(k)
 		}
 	}
 }

@@ -87,9 +87,11 @@ const (
 // block holds ids' hashes in first-seen order, and the newest event time
 // among them (Unix nanoseconds), which decides when they all expire.
 type block struct {
-	h      [maxBlock]uint64
-	n      int // hashes written
-	newest int64
+	h       [maxBlock]uint64
+	n       int // hashes written
+	newest  int64
+	seq     uint64 // position in the first-seen order, for the changelog
+	flushed int    // n at the last Flush
 }
 
 // Set is a bounded set of recently seen event ids. The zero value is not
@@ -112,6 +114,10 @@ type Set struct {
 
 	stats Stats
 	sink  uint64 // see forgetOldest
+
+	nextSeq   uint64
+	forgotten []uint64          // seqs of flushed blocks forgotten since the last Flush
+	restored  map[uint64][]byte // blocks read by Put, applied by FinishRestore
 }
 
 // New returns an empty Set remembering at most maxIDs ids (at least 1),
@@ -215,7 +221,9 @@ func (s *Set) add(h uint64, ts int64) {
 		if b == nil {
 			b = new(block)
 		}
-		b.n, b.newest = 0, math.MinInt64
+		b.n, b.newest, b.flushed = 0, math.MinInt64, 0
+		b.seq = s.nextSeq
+		s.nextSeq++
 		s.blocks = append(s.blocks, b)
 	}
 	b.h[b.n] = h
@@ -243,6 +251,9 @@ func (s *Set) forgetOldest() int {
 		s.remove(h)
 	}
 	s.n -= len(hs)
+	if b.flushed > 0 {
+		s.forgotten = append(s.forgotten, b.seq)
+	}
 	copy(s.blocks, s.blocks[1:])
 	s.blocks[len(s.blocks)-1] = nil
 	s.blocks = s.blocks[:len(s.blocks)-1]

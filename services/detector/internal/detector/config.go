@@ -14,6 +14,7 @@ import (
 	"github.com/mxwarden/mxwarden/services/detector/internal/ban"
 	"github.com/mxwarden/mxwarden/services/detector/internal/dedup"
 	"github.com/mxwarden/mxwarden/services/detector/internal/rules"
+	"github.com/mxwarden/mxwarden/services/detector/internal/state"
 )
 
 // EnvPrefix prefixes the detector's environment variables:
@@ -46,8 +47,41 @@ type Config struct {
 	// Dedup bounds the per-partition memory of processed event ids:
 	// max_ids (default 1,000,000; 0 disables deduplication). See DedupSlack.
 	Dedup dedup.Config `koanf:"dedup"`
+	// State shapes the rules' state: bucket_width (default 5m), the width
+	// every window is cut by (see package state), and the changelog.
+	State StateConfig `koanf:"state"`
+	// Allowlist holds "kind:subject" entries never banned (sender:a@b.example,
+	// sender_domain:b.example, account:login, client_ip:192.0.2.1, ...),
+	// on top of the mail.allowlist topic's. Default none.
+	Allowlist []string `koanf:"allowlist"`
 	// Rules has one section per rule.
 	Rules rules.Config `koanf:"rules"`
+}
+
+// StateConfig is the state section.
+type StateConfig struct {
+	// BucketWidth is the base bucket width of every windowed slot: windows
+	// must be multiples of it, and a window of n widths is kept in at most
+	// 12 buckets. Default 5m.
+	BucketWidth time.Duration `koanf:"bucket_width"`
+	// Topic is the compacted changelog of the state (see README, State);
+	// "" derives "<group>.state". It must have as many partitions as the
+	// events topic (created so when missing).
+	Topic string `koanf:"topic"`
+	// InstanceID is the static group membership id (KIP-345) and the tail
+	// of the transactional id; "" uses dynamic membership and the host
+	// name. A restarted member with the same id gets its partitions back
+	// without a rebalance and fences its predecessor's open transaction at
+	// once. Give each detector its own (a StatefulSet's pod name). Default "".
+	InstanceID string `koanf:"instance_id"`
+}
+
+// StateTopic is the changelog topic's name.
+func (c Config) StateTopic() string {
+	if c.State.Topic != "" {
+		return c.State.Topic
+	}
+	return c.Group + ".state"
 }
 
 // HTTPConfig is the metrics and health server's section.
@@ -71,6 +105,7 @@ func Default() Config {
 		MaxFutureSkew: 15 * time.Minute,
 		Ban:           ban.DefaultConfig(),
 		Dedup:         dedup.DefaultConfig(),
+		State:         StateConfig{BucketWidth: 5 * time.Minute},
 		Rules:         rules.DefaultConfig(),
 	}
 }
@@ -105,14 +140,21 @@ func (c Config) Validate() error {
 	}
 	add("ban", c.Ban.Validate())
 	add("dedup", c.Dedup.Validate())
-	if err := c.Rules.Validate(); err != nil {
+	if c.State.BucketWidth < state.MinWidth {
+		errs = append(errs, fmt.Errorf("state.bucket_width %s: must be at least %s", c.State.BucketWidth, state.MinWidth))
+	} else if err := c.Rules.Check(c.TicketURL, c.State.BucketWidth); err != nil {
+		// Building every rule checks what only the assembled configuration
+		// shows, like a message too long for an SMTP reply.
 		errs = append(errs, err)
-	} else if len(errs) == 0 {
-		// Build the rules once: it checks what only the assembled
-		// configuration shows, like a message too long for an SMTP reply.
-		if _, err := rules.New(c.Rules, rules.Env{TicketURL: c.TicketURL}); err != nil {
-			errs = append(errs, err)
-		}
+	}
+	if c.State.Topic != "" {
+		add("state.topic", event.CheckToken(c.State.Topic))
+	}
+	if c.State.InstanceID != "" {
+		add("state.instance_id", event.CheckToken(c.State.InstanceID))
+	}
+	if _, err := NewAllow(c.Allowlist); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

@@ -36,7 +36,9 @@ func TestConfigDefaults(t *testing.T) {
 	if cfg.HTTP.Addr != "127.0.0.1:9102" || cfg.Group != "mxwarden-detector" || cfg.TicketURL != "https://example.com/tickets" ||
 		cfg.Ban.TTL != 24*time.Hour || cfg.Ban.MaxTTL != 720*time.Hour ||
 		cfg.Dedup.MaxIDs != 1_000_000 ||
-		!ir.Enabled || ir.Shadow || ir.Window != time.Hour || ir.Buckets != 12 || ir.MinAttempts != 20 || ir.Ratio != 0.5 {
+		cfg.State.BucketWidth != 5*time.Minute || cfg.State.Topic != "" || cfg.State.InstanceID != "" || len(cfg.Allowlist) != 0 ||
+		!ir.On || ir.Shadow || ir.Window != time.Hour || ir.MinAttempts != 10 || ir.MinUnknown != 10 ||
+		ir.Ratio != 0.10 || ir.AlwaysUnknown != 100 {
 		t.Fatalf("defaults: %+v", cfg)
 	}
 }
@@ -52,7 +54,7 @@ rules:
     min_attempts: 50
     ratio: 0.8
     window: 30m
-    buckets: 6
+    min_unknown: 25
 `)
 	cfg, err := load(t, []string{"--config", file, "--set", "rules.invalid_recipients.shadow=true", "--set", "group=from-set"},
 		"MXWARDEN_DETECTOR_RULES_INVALID_RECIPIENTS_MIN_ATTEMPTS=70",
@@ -71,7 +73,7 @@ rules:
 		t.Errorf("group %q: --set must win", cfg.Group)
 	case ir.MinAttempts != 70:
 		t.Errorf("min_attempts %d: env must win over the file", ir.MinAttempts)
-	case ir.Ratio != 0.8 || ir.Window != 30*time.Minute || ir.Buckets != 6:
+	case ir.Ratio != 0.8 || ir.Window != 30*time.Minute || ir.MinUnknown != 25:
 		t.Errorf("file values lost: %+v", ir)
 	case !ir.Shadow:
 		t.Error("shadow from --set lost")
@@ -122,8 +124,12 @@ func TestConfigInvalid(t *testing.T) {
 		{"ratio zero", "rules.invalid_recipients.ratio=0", "ratio 0"},
 		{"ratio NaN", "rules.invalid_recipients.ratio=NaN", "ratio NaN"},
 		{"min attempts", "rules.invalid_recipients.min_attempts=0", "min_attempts 0"},
-		{"uneven buckets", "rules.invalid_recipients.buckets=7", "not a multiple of 7 buckets"},
-		{"no buckets", "rules.invalid_recipients.buckets=0", "buckets 0"},
+		{"min unknown", "rules.invalid_recipients.min_unknown=0", "min_unknown 0"},
+		{"always unknown", "rules.invalid_recipients.always_unknown=-1", "always_unknown -1"},
+		{"uneven window", "rules.invalid_recipients.window=61s", "not a multiple of the bucket width"},
+		{"bucket width", "state.bucket_width=0s", "state.bucket_width 0s"},
+		{"allowlist kind", "allowlist=planet:earth", "allowlist entry"},
+		{"allowlist form", "allowlist=nocolon", "want kind:subject"},
 		{"zero window", "rules.invalid_recipients.window=0s", "window 0s"},
 		{"window syntax", "rules.invalid_recipients.window=an hour", "window"},
 		{"ttl", "ban.ttl=0s", "ban: ttl 0s"},

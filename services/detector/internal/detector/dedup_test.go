@@ -2,6 +2,7 @@ package detector
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -10,10 +11,11 @@ import (
 
 	"github.com/mxwarden/mxwarden/pkg/event"
 	"github.com/mxwarden/mxwarden/services/detector/internal/dedup"
+	"github.com/mxwarden/mxwarden/services/detector/internal/rules"
 )
 
 const (
-	dupScenario = "testdata/scenarios/duplicates"
+	dupScenario = "../rules/testdata/invalid_recipients/duplicates"
 	dupEvents   = dupScenario + "/events.jsonl"
 	// dupRepeats is how many lines of dupEvents repeat an earlier line.
 	dupRepeats = 50
@@ -25,7 +27,7 @@ const (
 // byte; without deduplication the repeats would change them, so the
 // scenario does test something.
 func TestDuplicatesScenario(t *testing.T) {
-	hammer := "testdata/scenarios/hammer_invalid_recipients"
+	hammer := "../rules/testdata/invalid_recipients/hammer_invalid_recipients"
 	for _, golden := range []string{"verdicts.golden.jsonl", "bans.golden.jsonl"} {
 		a, err := os.ReadFile(hammer + "/" + golden)
 		if err != nil {
@@ -82,7 +84,16 @@ func TestDuplicatesScenario(t *testing.T) {
 		t.Fatalf("replay with repeats differs:\n%s\nwant\n%s", out, want)
 	}
 
-	off := Default()
+	// Unknown recipients are counted distinct, so repeats matter through
+	// the attempts: with a later crossing (more attempts needed) they
+	// change the verdict unless they are deduplicated.
+	on := Default()
+	on.Rules.InvalidRecipients.MinAttempts = 40
+	want, _, _ = replayBytes(t, on, ReplayOptions{Inputs: []string{hammerEvents}})
+	if got, _, _ := replayBytes(t, on, ReplayOptions{Inputs: []string{dupEvents}}); got != want || want == "" {
+		t.Fatalf("with min_attempts 40, replay with repeats differs:\n%s\nwant\n%s", got, want)
+	}
+	off := on
 	off.Dedup.MaxIDs = 0
 	counted, _, st := replayBytes(t, off, ReplayOptions{Inputs: []string{dupEvents}})
 	if st.Duplicates != 0 || counted == want {
@@ -94,7 +105,7 @@ func TestDuplicatesScenario(t *testing.T) {
 func at(d time.Duration) time.Time { return time.Date(2025, 3, 3, 9, 0, 0, 0, time.UTC).Add(d) }
 
 func unknownEvent(id string, ts time.Time) *event.DeliveryEvent {
-	return &event.DeliveryEvent{ID: id, TS: ts, Sender: "list@bulk.example", Status: event.StatusBounced, Reason: "user_unknown"}
+	return &event.DeliveryEvent{ID: id, TS: ts, Sender: "list@bulk.example", Recipient: "r-" + id + "@rcpt.example", Status: event.StatusBounced, Reason: "user_unknown"}
 }
 
 // process runs ev and returns whether it was processed (not a repeat).
@@ -113,8 +124,10 @@ func process(t *testing.T, p *Processor, ev *event.DeliveryEvent) bool {
 
 func TestProcessorDedup(t *testing.T) {
 	cfg := Default()
+	onlyRules(t, &cfg, CodeInvalidRecipientsForTest)
 	cfg.Rules.InvalidRecipients.MinAttempts = 3
-	p, err := NewProcessor(cfg, fixedNow)
+	cfg.Rules.InvalidRecipients.MinUnknown = 3
+	p, err := NewProcessor(cfg, rules.StageSender, Options{Now: fixedNow})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +165,7 @@ func TestProcessorDedup(t *testing.T) {
 	// An event refused as from the future is not remembered: when it
 	// comes again once the clock caught up, it is processed.
 	now := fixedNow()
-	p2, err := NewProcessor(cfg, func() time.Time { return now })
+	p2, err := NewProcessor(cfg, rules.StageSender, Options{Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,11 +180,12 @@ func TestProcessorDedup(t *testing.T) {
 
 	// dedup.max_ids 0 turns deduplication off.
 	cfg.Dedup.MaxIDs = 0
-	p3, err := NewProcessor(cfg, fixedNow)
+	p3, err := NewProcessor(cfg, rules.StageSender, Options{Now: fixedNow})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !process(t, p3, unknownEvent("x", at(0))) || !process(t, p3, unknownEvent("x", at(0))) {
+	first := process(t, p3, unknownEvent("x", at(0)))
+	if again := process(t, p3, unknownEvent("x", at(0))); !first || !again {
 		t.Fatal("deduplicating with max_ids 0")
 	}
 	if p3.Dedup() != (dedup.Stats{}) {
@@ -186,9 +200,9 @@ func TestProcessorDedup(t *testing.T) {
 func TestProcessorDedupBounds(t *testing.T) {
 	cfg := Default()
 	cfg.Dedup.MaxIDs = 10 // under 16: the Set forgets one id at a time
+	onlyRules(t, &cfg, "invalid_recipients")
 	cfg.Rules.InvalidRecipients.Window = 2 * time.Hour
-	cfg.Rules.InvalidRecipients.Buckets = 24
-	p, err := NewProcessor(cfg, fixedNow)
+	p, err := NewProcessor(cfg, rules.StageSender, Options{Now: fixedNow})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +222,7 @@ func TestProcessorDedupBounds(t *testing.T) {
 
 	// Time: horizon = 2h (the window) + DedupSlack.
 	horizon := 2*time.Hour + DedupSlack
-	p, err = NewProcessor(cfg, fixedNow)
+	p, err = NewProcessor(cfg, rules.StageSender, Options{Now: fixedNow})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,12 +236,9 @@ func TestProcessorDedupBounds(t *testing.T) {
 	if d := p.Dedup(); d.Expired != 1 || d.IDs != 2 {
 		t.Fatalf("stats %+v", d)
 	}
-	late := p.Stats()[0].Late
-	// Forgotten, so processed again, but late for the rule: not counted.
-	if !process(t, p, old) {
-		t.Fatal("still remembered past the horizon")
-	}
-	if p.Stats()[0].Late != late+1 {
-		t.Fatal("a repeat past the horizon was not late for the rule")
+	// Forgotten, and refused as late: a repeat that old is never counted.
+	var out Output
+	if ok, err := p.Process(old, &out); ok || !errors.Is(err, ErrLateEvent) {
+		t.Fatalf("a repeat past the horizon: processed %v, err %v", ok, err)
 	}
 }

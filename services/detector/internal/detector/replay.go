@@ -61,7 +61,7 @@ func Replay(ctx context.Context, cfg Config, opts ReplayOptions) (ReplayStats, e
 	if now == nil {
 		now = time.Now
 	}
-	proc, err := NewProcessor(cfg, now)
+	proc, err := NewPipeline(cfg, Options{Now: now})
 	if err != nil {
 		return st, err
 	}
@@ -87,7 +87,7 @@ func Replay(ctx context.Context, cfg Config, opts ReplayOptions) (ReplayStats, e
 	return st, nil
 }
 
-func replayOne(ctx context.Context, name string, opts ReplayOptions, proc *Processor, out *Output, w *bufio.Writer, rep *reporter, st *ReplayStats) error {
+func replayOne(ctx context.Context, name string, opts ReplayOptions, proc *Pipeline, out *Output, w *bufio.Writer, rep *reporter, st *ReplayStats) error {
 	var r io.Reader
 	label := name
 	if name == "-" {

@@ -13,7 +13,7 @@ import (
 	"github.com/mxwarden/mxwarden/pkg/event"
 )
 
-const hammerEvents = "testdata/scenarios/hammer_invalid_recipients/events.jsonl"
+const hammerEvents = "../rules/testdata/invalid_recipients/hammer_invalid_recipients/events.jsonl"
 
 func replayBytes(t *testing.T, cfg Config, opts ReplayOptions) (string, string, ReplayStats) {
 	t.Helper()
@@ -207,7 +207,7 @@ func TestReplayFlags(t *testing.T) {
 // panic, count every non-blank line as an event or as invalid, and write
 // only verdicts that decode and validate.
 func FuzzReplay(f *testing.F) {
-	files, _ := filepath.Glob("testdata/scenarios/*/events.jsonl")
+	files, _ := filepath.Glob("../rules/testdata/*/*/events.jsonl")
 	for _, p := range files {
 		b, err := os.ReadFile(p)
 		if err != nil {
@@ -221,6 +221,7 @@ func FuzzReplay(f *testing.F) {
 	f.Add([]byte("{}\n\x00\xff\n{\"ts\":\"2025-01-01T00:00:00Z\",\"status\":\"bounced\",\"sender\":\"A@B\",\"reason\":\"user_unknown\"}\r\n"))
 	cfg := Default()
 	cfg.Rules.InvalidRecipients.MinAttempts = 2 // fire easily, so verdict paths run too
+	cfg.Rules.InvalidRecipients.MinUnknown = 2
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var out, stderr bytes.Buffer
 		st, err := Replay(context.Background(), cfg, ReplayOptions{Stdin: bytes.NewReader(in), Stdout: &out, Stderr: &stderr, Now: fixedNow})

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -21,78 +22,104 @@ var update = flag.Bool("update", false, "rewrite the scenarios' golden files")
 // fixedNow is the wall clock of replays in tests: after every scenario.
 func fixedNow() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
 
-// scenarioExpect states, per scenario, what its golden files must show,
-// so a regenerated golden file that changes meaning fails review loudly.
-var scenarioExpect = map[string]struct {
-	verdicts []string // "subject action[ shadow]", in order
-	levels   []int    // ban levels, in order
-}{
-	"hammer_invalid_recipients": {verdicts: []string{"list@bulk-sender.example ban"}, levels: []int{1}},
-	"below_min_volume":          {},
-	"shadow":                    {verdicts: []string{"list@bulk-sender.example flag shadow"}},
-	"escalation": {
-		verdicts: []string{"repeat@offender.example ban", "repeat@offender.example ban", "repeat@offender.example ban", "repeat@offender.example ban"},
-		levels:   []int{1, 2, 3, 1},
-	},
-	"window_edges": {verdicts: []string{"gina@shuffle.example ban"}, levels: []int{1}},
-	// The hammer's events with three slices repeated (ingest re-reading
-	// after crashes): the same verdict and ban, byte for byte (TestDuplicatesScenario).
-	"duplicates": {verdicts: []string{"list@bulk-sender.example ban"}, levels: []int{1}},
+// scenarioRoot holds the rules' scenarios: <rule>/<case>/.
+const scenarioRoot = "../rules/testdata"
+
+// scenarioDirs lists every scenario directory, sorted.
+func scenarioDirs(t testing.TB) []string {
+	dirs, err := filepath.Glob(filepath.Join(scenarioRoot, "*", "*"))
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("no scenarios under %s: %v", scenarioRoot, err)
+	}
+	var out []string
+	for _, d := range dirs {
+		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
+			out = append(out, d)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
-// TestScenarios replays testdata/scenarios/<name>/events.jsonl with the
-// scenario's config.yaml (optional, over the defaults) and compares the
-// verdicts and bans with verdicts.golden.jsonl and bans.golden.jsonl.
-// Regenerate with: go test ./internal/detector -run TestScenarios -update
+// TestScenarios runs every scenario of every rule (see internal/rules/doc.go
+// for the layout): events.jsonl through `detector replay` with the case's
+// config.yaml over the defaults, checked against expect.txt (what must
+// fire, written by a person) and against the goldens (every byte).
+// Regenerate the goldens with: go test ./internal/detector -run TestScenarios -update
 func TestScenarios(t *testing.T) {
-	dirs, err := filepath.Glob("testdata/scenarios/*")
-	if err != nil || len(dirs) == 0 {
-		t.Fatalf("no scenarios: %v", err)
-	}
-	for _, dir := range dirs {
-		name := filepath.Base(dir)
+	for _, dir := range scenarioDirs(t) {
+		name := filepath.Base(filepath.Dir(dir)) + "/" + filepath.Base(dir)
 		t.Run(name, func(t *testing.T) {
 			cfg := scenarioConfig(t, dir)
-			verdicts := replayGolden(t, cfg, dir, "verdicts.golden.jsonl", false)
-			bans := replayGolden(t, cfg, dir, "bans.golden.jsonl", true)
-			want, ok := scenarioExpect[name]
-			if !ok {
-				t.Fatalf("scenario %s has no entry in scenarioExpect", name)
-			}
+			want, invalid := readExpect(t, dir)
+			verdicts := replayGolden(t, cfg, dir, "verdicts.golden.jsonl", false, invalid)
+			bans := replayGolden(t, cfg, dir, "bans.golden.jsonl", true, invalid)
 			var got []string
+			bi := 0
 			for _, line := range verdicts {
 				v, err := event.UnmarshalVerdict(line)
 				if err != nil {
 					t.Fatalf("verdict does not validate: %v\n%s", err, line)
 				}
-				s := v.Subject + " " + string(v.Action)
+				s := fmt.Sprintf("%s %s:%s %s", v.Rule, v.SubjectKind, v.Subject, v.Action)
 				if v.Shadow {
 					s += " shadow"
 				}
+				if v.Action != event.ActionFlag && !v.Shadow {
+					if bi >= len(bans) {
+						t.Fatalf("verdict %s without its ban", v.ID)
+					}
+					b, err := event.UnmarshalBan(bans[bi])
+					if err != nil {
+						t.Fatalf("ban does not validate: %v\n%s", err, bans[bi])
+					}
+					bi++
+					if b.ID != v.ID || b.Source != "rule" || b.Expires.IsZero() {
+						t.Errorf("ban %s: source %q expires %v, for verdict %s", b.ID, b.Source, b.Expires, v.ID)
+					}
+					s += fmt.Sprintf(" level=%d", b.Level)
+				}
 				got = append(got, s)
 			}
-			if !slices.Equal(got, want.verdicts) {
-				t.Errorf("verdicts %q, want %q", got, want.verdicts)
+			if bi != len(bans) {
+				t.Errorf("%d bans for %d enforced verdicts", len(bans), bi)
 			}
-			var levels []int
-			for _, line := range bans {
-				b, err := event.UnmarshalBan(line)
-				if err != nil {
-					t.Fatalf("ban does not validate: %v\n%s", err, line)
-				}
-				if b.Source != "rule" || b.Shadow || b.Action != event.ActionBan || b.Expires.IsZero() {
-					t.Errorf("ban %s: source %q shadow %v action %s expires %v", b.ID, b.Source, b.Shadow, b.Action, b.Expires)
-				}
-				levels = append(levels, b.Level)
-			}
-			if !slices.Equal(levels, want.levels) {
-				t.Errorf("ban levels %v, want %v", levels, want.levels)
+			if !slices.Equal(got, want) {
+				t.Errorf("verdicts:\n  %s\nwant (expect.txt):\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 			}
 		})
 	}
 }
 
-func scenarioConfig(t *testing.T, dir string) Config {
+// readExpect reads expect.txt: one line per verdict, in order,
+// "rule kind:subject action [shadow] [level=N]"; "invalid N" says N input
+// lines are refused (dead-lettered by `run`: late, future, undecodable);
+// '#' starts a comment; no verdict line means nothing may fire.
+func readExpect(t *testing.T, dir string) (verdicts []string, invalid int) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "expect.txt"))
+	if err != nil {
+		t.Fatalf("every scenario needs an expect.txt: %v", err)
+	}
+	var out []string
+	for l := range strings.SplitSeq(string(b), "\n") {
+		if i := strings.IndexByte(l, '#'); i >= 0 {
+			l = l[:i]
+		}
+		f := strings.Fields(l)
+		switch {
+		case len(f) == 2 && f[0] == "invalid":
+			if _, err := fmt.Sscan(f[1], &invalid); err != nil {
+				t.Fatalf("expect.txt: %q: %v", l, err)
+			}
+		case len(f) > 0:
+			out = append(out, strings.Join(f, " "))
+		}
+	}
+	return out, invalid
+}
+
+func scenarioConfig(t testing.TB, dir string) Config {
 	t.Helper()
 	cfg := Default()
 	var args []string
@@ -107,7 +134,7 @@ func scenarioConfig(t *testing.T, dir string) Config {
 
 // replayGolden replays dir's events and checks the output against golden
 // (or rewrites it with -update). It returns the output lines.
-func replayGolden(t *testing.T, cfg Config, dir, golden string, bans bool) [][]byte {
+func replayGolden(t *testing.T, cfg Config, dir, golden string, bans bool, invalid int) [][]byte {
 	t.Helper()
 	var out, stderr bytes.Buffer
 	st, err := Replay(context.Background(), cfg, ReplayOptions{
@@ -117,8 +144,8 @@ func replayGolden(t *testing.T, cfg Config, dir, golden string, bans bool) [][]b
 	if err != nil {
 		t.Fatalf("replay: %v", err)
 	}
-	if st.Invalid != 0 {
-		t.Fatalf("%d invalid lines:\n%s", st.Invalid, stderr.String())
+	if st.Invalid != invalid {
+		t.Fatalf("%d invalid lines, want %d (expect.txt):\n%s", st.Invalid, invalid, stderr.String())
 	}
 	path := filepath.Join(dir, golden)
 	if *update {

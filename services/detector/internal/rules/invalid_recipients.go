@@ -8,202 +8,187 @@ import (
 	"time"
 
 	"github.com/mxwarden/mxwarden/pkg/event"
-	"github.com/mxwarden/mxwarden/services/detector/internal/window"
+	"github.com/mxwarden/mxwarden/services/detector/internal/state"
 )
 
 // CodeInvalidRecipients is the code of the invalid_recipients rule.
 const CodeInvalidRecipients = "invalid_recipients"
 
-// ReasonUserUnknown is the reply class ingest gives a "no such user" answer.
-const ReasonUserUnknown = event.ReasonUserUnknown
-
 // InvalidRecipientsConfig configures invalid_recipients: a sender whose
-// recent recipient attempts are mostly to addresses that do not exist is
-// sending to a bought or stale list, or mistyping at scale.
+// recent mail hard-bounces as "user unknown" at a share providers suspend
+// accounts for is mailing a bought, scraped or stale list.
+//
+// Defaults (research/thresholds.md §1 and §7): Amazon SES reviews an
+// account at 5 % hard bounces and may pause it at 10 %, Brevo suspends
+// above 2 % over a day of campaigns; cPanel pairs a share with a minimum
+// count (5); Exim's BlockCracking freezes an authenticated user at 100
+// failed recipients an hour ("honest users are very unlikely to attempt
+// to send to 100 nonexistent email addresses in one hour"). So: 10 %
+// of the attempts over 1 h, never on fewer than 10 distinct unknown
+// recipients, and always at 100.
 type InvalidRecipientsConfig struct {
-	// Enabled turns the rule on. Default true.
-	Enabled bool `koanf:"enabled"`
+	// On turns the rule on. Default true.
+	On bool `koanf:"enabled"`
 	// Shadow records verdicts (action flag, shadow) without banning. Default false.
 	Shadow bool `koanf:"shadow"`
-	// Window is the span of event time counted. Default 1h.
+	// Window is the span of event time counted. A multiple of
+	// state.bucket_width. Default 1h.
 	Window time.Duration `koanf:"window"`
-	// Buckets cuts the window into fixed buckets; the window slides one
-	// bucket at a time. Window must be a multiple of it. Default 12 (5m buckets).
-	Buckets int `koanf:"buckets"`
-	// MinAttempts is the fewest recipient attempts with a final outcome in
-	// the window before the rule can fire. Default 20.
-	MinAttempts int `koanf:"min_attempts"`
-	// Ratio is the share of those attempts answered "user unknown" at or
-	// above which the rule fires, in (0, 1]. Default 0.5.
+	// Ratio is the share of attempts answered "user unknown" (distinct
+	// recipients) at or above which the rule fires, in (0, 1]. Default 0.10.
 	Ratio float64 `koanf:"ratio"`
+	// MinUnknown is the fewest distinct recipients answered "user
+	// unknown" in the window before the share counts. Default 10.
+	MinUnknown int `koanf:"min_unknown"`
+	// MinAttempts is the fewest attempts with a final outcome (sent,
+	// bounced, rejected) in the window before the share counts. Default 10.
+	MinAttempts int `koanf:"min_attempts"`
+	// AlwaysUnknown fires whatever the share once this many distinct
+	// recipients in the window were unknown; 0 disables. Default 100.
+	AlwaysUnknown int `koanf:"always_unknown"`
 }
 
-// DefaultInvalidRecipients returns the rule's defaults.
-func DefaultInvalidRecipients() InvalidRecipientsConfig {
+// Default implements Section.
+func (InvalidRecipientsConfig) Default() Section {
 	return InvalidRecipientsConfig{
-		Enabled:     true,
-		Window:      time.Hour,
-		Buckets:     12,
-		MinAttempts: 20,
-		Ratio:       0.5,
+		On:            true,
+		Window:        time.Hour,
+		Ratio:         0.10,
+		MinUnknown:    10,
+		MinAttempts:   10,
+		AlwaysUnknown: 100,
 	}
 }
 
-func (c InvalidRecipientsConfig) window() window.Config {
-	return window.Config{Window: c.Window, Buckets: c.Buckets, Counters: irCounters}
-}
+// Enabled implements Section.
+func (c InvalidRecipientsConfig) Enabled() bool { return c.On }
 
-// Validate checks the section.
-func (c InvalidRecipientsConfig) Validate() error {
+func (c InvalidRecipientsConfig) validate() error {
 	var errs []error
-	if err := c.window().Validate(); err != nil {
-		errs = append(errs, err)
+	if !(c.Ratio > 0 && c.Ratio <= 1) { // also refuses NaN
+		errs = append(errs, fmt.Errorf("ratio %v: must be in (0, 1]", c.Ratio))
+	}
+	if c.MinUnknown < 1 {
+		errs = append(errs, fmt.Errorf("min_unknown %d: must be at least 1", c.MinUnknown))
 	}
 	if c.MinAttempts < 1 {
 		errs = append(errs, fmt.Errorf("min_attempts %d: must be at least 1", c.MinAttempts))
 	}
-	if !(c.Ratio > 0 && c.Ratio <= 1) { // also refuses NaN
-		errs = append(errs, fmt.Errorf("ratio %v: must be in (0, 1]", c.Ratio))
+	if c.AlwaysUnknown < 0 {
+		errs = append(errs, fmt.Errorf("always_unknown %d: must not be negative", c.AlwaysUnknown))
 	}
 	return errors.Join(errs...)
 }
 
-// Counters of the invalid_recipients window.
-const (
-	irAttempts = iota // recipient attempts with a final outcome
-	irUnknown         // of which answered "user unknown"
-	irCounters
-)
-
-// irState is the per-sender payload: the id of the first "user unknown"
-// event of the current run of windows holding any (empty while the window
-// holds none, so ordinary senders pay nothing for it).
-type irState struct{ firstUnknown string }
-
-// InvalidRecipients is the invalid_recipients rule. Per envelope sender
-// (the null sender is ignored), over a sliding window, it counts the
-// recipient attempts with a final outcome (sent, bounced, rejected;
-// deferred and expired do not count) and among them the ones bounced or
-// rejected as "user unknown". When attempts >= MinAttempts and
-// unknown/attempts >= Ratio it emits a verdict on the sender: action ban,
-// or flag in shadow mode.
-//
-// Senders are compared lower-cased, like ban keys.
-type InvalidRecipients struct {
-	cfg    InvalidRecipientsConfig
-	env    Env
-	eng    *window.Engine[irState]
-	action event.Action
-	// msgFormat is the message with the numbers left as verbs.
-	msgFormat string
-	sums      [irCounters]uint64
-}
-
-// NewInvalidRecipients builds the rule.
-func NewInvalidRecipients(cfg InvalidRecipientsConfig, env Env) (*InvalidRecipients, error) {
-	if err := cfg.Validate(); err != nil {
+// Build implements Section.
+func (c InvalidRecipientsConfig) Build(env Env) (Rule, error) {
+	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	eng, err := window.New[irState](cfg.window())
-	if err != nil {
+	l := env.Layout(event.KindSender)
+	r := &invalidRecipients{cfg: c}
+	var err error
+	if r.counts, err = l.Counters(c.Window, 2); err != nil {
 		return nil, err
 	}
-	r := &InvalidRecipients{
-		cfg:    cfg,
-		env:    env,
-		eng:    eng,
-		action: event.ActionBan,
-		msgFormat: "Your sending address has been blocked by admins: you recently sent too many emails to invalid recipients (%d of %d in " +
-			FormatWindow(cfg.Window) + "). Open a ticket at " + strings.ReplaceAll(env.TicketURL, "%", "%%"),
+	if r.unknown, err = l.Distinct(c.Window); err != nil {
+		return nil, err
 	}
-	if cfg.Shadow {
-		r.action = event.ActionFlag
+	if r.first, err = l.Mark(c.Window); err != nil {
+		return nil, err
 	}
-	if n := len(r.message(math.MaxUint64, math.MaxUint64)); n > MaxMessageLen {
-		return nil, fmt.Errorf("message would be up to %d bytes, more than %d: shorten ticket_url", n, MaxMessageLen)
+	r.msgFormat = "Your sending address has been blocked by admins: you recently sent too many emails to invalid recipients (%d of %d in " +
+		FormatWindow(c.Window) + "). Open a ticket at " + strings.ReplaceAll(env.TicketURL, "%", "%%")
+	if err := CheckMessage(r.message(math.MaxUint64, math.MaxUint64)); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
 
-// Code implements Rule.
-func (r *InvalidRecipients) Code() string { return CodeInvalidRecipients }
+// Counters of the rule's block.
+const (
+	irAttempts = iota // attempts with a final outcome
+	irUnknown         // of which answered "user unknown" (not distinct)
+)
 
-// Shadow implements Rule.
-func (r *InvalidRecipients) Shadow() bool { return r.cfg.Shadow }
-
-// Stats implements Rule.
-func (r *InvalidRecipients) Stats() Stats {
-	s := r.eng.Stats()
-	return Stats{Tracked: s.Keys, Late: s.Late}
+// invalidRecipients: per envelope sender (the null sender has no key),
+// over the window, the attempts with a final outcome (deferred and
+// expired do not count) and, as a distinct count, the recipients bounced
+// or rejected as "user unknown" (event.ReasonUserUnknown: permanent 5.1.x,
+// the hard bounces SES counts; a deferral saying "user unknown" is not one).
+type invalidRecipients struct {
+	cfg       InvalidRecipientsConfig
+	counts    state.Counters
+	unknown   state.Distinct
+	first     state.Mark
+	msgFormat string
+	sums      [2]uint64
 }
 
-func (r *InvalidRecipients) message(unknown, attempts uint64) string {
+func (r *invalidRecipients) Info() Info {
+	return Info{
+		Code: CodeInvalidRecipients, Stage: StageSender, Kind: event.KindSender,
+		Window: r.cfg.Window, Action: event.ActionBan, Shadow: r.cfg.Shadow,
+	}
+}
+
+func (r *invalidRecipients) message(unknown, attempts uint64) string {
 	return fmt.Sprintf(r.msgFormat, unknown, attempts)
 }
 
-// Observe implements Rule.
-func (r *InvalidRecipients) Observe(ev *event.DeliveryEvent, out []event.Verdict) []event.Verdict {
-	// Every event moves the clock, counted or not.
-	r.eng.Advance(ev.TS)
-	if ev.Sender == "" {
-		return out
+func (r *invalidRecipients) Filter(in *Input) bool {
+	ev := in.Event
+	if ev == nil || ev.Sender == "" {
+		return false
 	}
-	unknown := false
 	switch ev.Status {
-	case event.StatusSent:
-	case event.StatusBounced, event.StatusRejected:
-		unknown = ev.Reason == ReasonUserUnknown
-	default:
-		return out
+	case event.StatusSent, event.StatusBounced, event.StatusRejected:
+		return true
 	}
-	sender := strings.ToLower(ev.Sender) // no allocation when already lower-case
-	ref, ok := r.eng.Touch(sender, ev.TS)
-	if !ok {
-		return out // late
+	return false
+}
+
+func hardUnknown(ev *event.DeliveryEvent) bool {
+	return ev.Reason == event.ReasonUserUnknown && (ev.Status == event.StatusBounced || ev.Status == event.StatusRejected)
+}
+
+func (r *invalidRecipients) Update(in *Input, rec state.Record) {
+	ev := in.Event
+	if !rec.Add(r.counts, irAttempts, 1) {
+		return
 	}
-	ref.Add(irAttempts, 1)
-	if unknown {
-		ref.Add(irUnknown, 1)
+	if hardUnknown(ev) {
+		rec.Add(r.counts, irUnknown, 1)
+		rec.AddDistinct(r.unknown, state.Hash(strings.ToLower(ev.Recipient)))
+		rec.MarkFirst(r.first, ev.ID)
 	}
-	ref.Sums(r.sums[:])
-	attempts, unknowns := r.sums[irAttempts], r.sums[irUnknown]
-	st := ref.Value()
-	switch {
-	case unknowns == 0:
-		st.firstUnknown = ""
-	case unknown && (unknowns == 1 || st.firstUnknown == ""):
-		st.firstUnknown = ev.ID
+}
+
+func (r *invalidRecipients) Threshold(in *Input, rec state.Record) (Crossing, bool) {
+	if !hardUnknown(in.Event) {
+		return Crossing{}, false // only a new unknown can cross
 	}
-	if attempts < uint64(r.cfg.MinAttempts) || float64(unknowns) < r.cfg.Ratio*float64(attempts) {
-		return out
+	rec.Sums(r.counts, r.sums[:])
+	attempts := r.sums[irAttempts]
+	unknown := min(rec.Distinct(r.unknown), r.sums[irUnknown], attempts)
+	always := r.cfg.AlwaysUnknown > 0 && unknown >= uint64(r.cfg.AlwaysUnknown)
+	if !always && (unknown < uint64(r.cfg.MinUnknown) || attempts < uint64(r.cfg.MinAttempts) ||
+		float64(unknown) < r.cfg.Ratio*float64(attempts)) {
+		return Crossing{}, false
 	}
-	ts := r.eng.Watermark()
-	if r.env.Gate != nil && r.env.Gate.Suppressed(CodeInvalidRecipients, event.KindSender, sender, ts) {
-		return out
-	}
-	ratio := float64(unknowns) / float64(attempts)
-	v := event.Verdict{
-		V:           event.SchemaVersion,
-		TS:          ts,
-		Rule:        CodeInvalidRecipients,
-		SubjectKind: event.KindSender,
-		Subject:     sender,
-		Action:      r.action,
-		Message:     r.message(unknowns, attempts),
+	ratio := float64(unknown) / float64(attempts)
+	return Crossing{
+		Message: r.message(unknown, attempts),
 		Evidence: map[string]float64{
 			"attempts":        float64(attempts),
-			"user_unknown":    float64(unknowns),
+			"user_unknown":    float64(unknown),
 			"ratio":           math.Round(ratio*1e4) / 1e4,
 			"threshold_ratio": r.cfg.Ratio,
+			"min_unknown":     float64(r.cfg.MinUnknown),
 			"min_attempts":    float64(r.cfg.MinAttempts),
+			"always_unknown":  float64(r.cfg.AlwaysUnknown),
 			"window_seconds":  r.cfg.Window.Seconds(),
 		},
-		WindowStart:  r.eng.WindowStart(),
-		WindowEnd:    ts,
-		FirstEventID: st.firstUnknown,
-		LastEventID:  ev.ID,
-		Shadow:       r.cfg.Shadow,
-	}
-	v.ID = VerdictID(&v)
-	return append(out, v)
+		FirstEventID: rec.First(r.first),
+	}, true
 }

@@ -206,11 +206,17 @@ type postfixAccess struct{}
 func (postfixAccess) Name() string { return "postfix-access" }
 
 func (postfixAccess) Render(bans []*event.Ban, allow []*event.AllowEntry, side Side) Rendered {
-	return render(rendering{name: "postfix-access", deferToo: true, exceptions: true, line: func(key string, _ bool, action event.Action, msg string) (string, string) {
+	return render(rendering{name: "postfix-access", deferToo: true, exceptions: true, line: func(key string, domain bool, action event.Action, msg string) (string, string) {
 		// postmap(1) and texthash take the first white-space separated
 		// field as the key, a leading '#' as a comment and have no
 		// quoting; addressKey/domainKey already refused white space.
 		if key[0] == '#' || strings.ContainsRune(key, '"') {
+			return "", SkipSyntax
+		}
+		if !domain && !strings.ContainsRune(key, '@') {
+			// An unqualified address ("www-data"): access(5) would read
+			// the key as a domain, and "www-data@" would match that local
+			// part at every domain. The policy server matches it exactly.
 			return "", SkipSyntax
 		}
 		switch action {
