@@ -46,14 +46,19 @@ func TestStaffViewFromEmbeddedHistory(t *testing.T) {
 			recs = append(recs, &kgo.Record{Topic: e.cfg.Kafka.Topics.Events, Key: []byte(ev.Account()), Value: b})
 		}
 	}
-	// 25 events of the banned sender inside the window (ids 1..25), two
+	// 25 events of the banned sender inside the window (ids 1..25), four
 	// outside it, and another sender's events at the same times.
-	evs(27, sender, func(i int) string { return fmt.Sprintf("mx1:7-1:%d", i) },
+	// Log times are whole seconds, five lines a second: 28 and 29 share
+	// the last counted event's second but come after it in the log.
+	evs(29, sender, func(i int) string { return fmt.Sprintf("mx1:7-1:%d", i) },
 		func(i int) time.Time {
-			if i > 25 {
+			switch {
+			case i > 27:
+				return base.Add(5 * time.Second)
+			case i > 25:
 				return base.Add(-time.Duration(i) * time.Minute)
 			}
-			return base.Add(time.Duration(i) * time.Second)
+			return base.Add(time.Duration(i/5) * time.Second)
 		},
 		func(i int) string { return fmt.Sprintf("nobody%d@corp.example", i) })
 	evs(5, "bystander@other.example", func(i int) string { return fmt.Sprintf("mx1:7-2:%d", i) },
@@ -95,7 +100,7 @@ func TestStaffViewFromEmbeddedHistory(t *testing.T) {
 			t.Errorf("event %d missing from the ban's page", i)
 		}
 	}
-	for _, no := range []string{"nobody26@", "nobody27@", "bystander@other.example", "secret1@third.example", "History did not answer"} {
+	for _, no := range []string{"nobody26@", "nobody27@", "nobody28@", "nobody29@", "bystander@other.example", "secret1@third.example", "History did not answer"} {
 		if strings.Contains(body, no) {
 			t.Errorf("ban page shows %q", no)
 		}

@@ -92,7 +92,8 @@ func (r *Reader) query(ctx context.Context, s Store, sql string, params map[stri
 	return RunQuery(ctx, s, sql, params, ro)
 }
 
-// BanEvents returns up to limit delivery events behind b, oldest first:
+// BanEvents returns up to limit delivery events behind b, oldest first
+// (by time, then by id: offsets of one log file in their order):
 // those of its subject within its window (window_start .. window_end, or
 // the ban's time when it has no end), from its first to its last event id
 // when history holds them. A ban without a window (a manual ban) has none.
@@ -155,11 +156,29 @@ func (r *Reader) BanEvents(ctx context.Context, b event.Ban, limit int) ([]event
 			}
 		}
 	}
+	// Log timestamps are often whole seconds: at the first and the last
+	// event's own time, keep only the lines of the same log file at or
+	// after the first's offset and at or before the last's (ids are
+	// host:file:offset), so the list is what the rule counted.
 	p := copyParams(params)
+	edges := ""
+	for _, e := range []struct {
+		id, name, op string
+		at           time.Time
+	}{{b.FirstEventID, "first", ">=", lo}, {b.LastEventID, "last", "<=", hi}} {
+		prefix, off, ok := splitEventID(e.id)
+		if !ok {
+			continue
+		}
+		p[e.name+"_prefix"], p[e.name+"_offset"] = prefix, strconv.FormatUint(off, 10)
+		at := timeParam(s.Dialect(), e.name+"_at", e.at, p)
+		edges += " AND (ts != " + at + " OR substring(id, 1, length({" + e.name + "_prefix:String})) != {" + e.name + "_prefix:String}" +
+			" OR toUInt64OrZero(substring(id, length({" + e.name + "_prefix:String}) + 1)) " + e.op + " {" + e.name + "_offset:UInt64})"
+	}
 	res, err := r.query(ctx, s, "SELECT toString(ts), id, toString(mta), toString(host), queue_id, sender, recipient, "+
 		"toString(status), toString(dsn), toString(reply_code), reply_text, toString(reason), relay, client_ip, sasl_user, "+
-		"message_id, toString(size), subject FROM events WHERE "+match+" AND "+bounds(p, lo, hi)+
-		" ORDER BY ts, id LIMIT "+strconv.Itoa(limit), p, limit)
+		"message_id, toString(size), subject FROM events WHERE "+match+" AND "+bounds(p, lo, hi)+edges+
+		" ORDER BY ts, length(id), id LIMIT "+strconv.Itoa(limit), p, limit)
 	if err != nil {
 		return nil, err
 	}
@@ -237,6 +256,20 @@ func (r *Reader) Timeline(ctx context.Context, kind event.SubjectKind, subject s
 		out = append(out, TimelineRow{TS: ts, What: str(row[1]), Rule: str(row[2]), Actor: str(row[3]), Detail: str(row[4])})
 	}
 	return out, nil
+}
+
+// splitEventID splits an event id "host:file:offset" into "host:file:"
+// and the offset; ok is false when it has no numeric offset.
+func splitEventID(id string) (prefix string, offset uint64, ok bool) {
+	i := strings.LastIndexByte(id, ':')
+	if i < 0 {
+		return "", 0, false
+	}
+	n, err := strconv.ParseUint(id[i+1:], 10, 64)
+	if err != nil {
+		return "", 0, false
+	}
+	return id[:i+1], n, true
 }
 
 func copyParams(p map[string]string) map[string]string {
