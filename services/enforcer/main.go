@@ -6,7 +6,7 @@
 //	enforcer check [--config FILE] [--set key=value]...   validate the configuration, print it as JSON
 //	enforcer migrate [--config FILE] [--set key=value]... apply the history schema (history.path or history.dsn)
 //	enforcer history load|query|pack ...                  the history store offline (see internal/history)
-//	enforcer ctl [--url URL] [--token-file FILE] [--json] list|show|lookup|ban|unban|allowlist|allow|disallow ...
+//	enforcer ctl [--url URL] [--token-file FILE] [--json] list|show|lookup|ban|extend|unban|allowlist|allow|disallow ...
 //
 // ctl is the operator CLI over the operator API; it exits with the codes
 // of package ctl (0 ok, 2 usage, 3 not found, 4 unauthorized, 5 invalid,

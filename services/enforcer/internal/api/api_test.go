@@ -151,12 +151,14 @@ func TestAuth(t *testing.T) {
 		{"GET", "/api/v1/whoami", nil, false},
 		{"GET", "/api/v1/nonexistent", nil, false},
 		{"POST", "/api/v1/bans", ban, true},
+		{"POST", "/api/v1/bans/extend", ExtendRequest{Kind: event.KindSender, Subject: "spam@x.example", Reason: "x", TTL: "48h"}, true},
 		{"DELETE", "/api/v1/bans/sender/spam@x.example?reason=x", nil, true},
 		{"POST", "/api/v1/allowlist", allow, true},
 		{"DELETE", "/api/v1/allowlist/sender/ok@x.example?reason=x", nil, true},
 	}
 	// Something to unban and disallow, put in directly (not produced).
-	f.set.Put(&event.Ban{Verdict: event.Verdict{Rule: "r", SubjectKind: event.KindSender, Subject: "spam@x.example", Action: event.ActionBan}})
+	f.set.Put(&event.Ban{Verdict: event.Verdict{Rule: "r", SubjectKind: event.KindSender, Subject: "spam@x.example", Action: event.ActionBan,
+		Expires: event.OptTime{Time: time.Now().Add(time.Hour)}}})
 	f.set.PutAllow(&event.AllowEntry{Kind: event.KindSender, Subject: "ok@x.example", Reason: "r"})
 	for _, c := range calls {
 		for _, tok := range []string{"", "wrong-token-0123456789", adminSecret + "x", strings.ToUpper(adminSecret)} {
@@ -194,6 +196,93 @@ func TestAuth(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(f.handlerRequests(RouteBan, "403")); got != 1 {
 		t.Errorf("api_requests_total{route=ban,code=403} = %v", got)
+	}
+	if got := testutil.ToFloat64(f.handlerRequests(RouteExtend, "401")); got != 4 {
+		t.Errorf("api_requests_total{route=extend,code=401} = %v", got)
+	}
+}
+
+// TestExtend: extend produces the rule's ban again with a later expiry,
+// its evidence, window, event ids, level, action and message kept, the
+// actor and reason recorded; bad requests are refused and produce nothing.
+func TestExtend(t *testing.T) {
+	f := newFixture(t)
+	now := time.Now().UTC().Truncate(time.Second)
+	rule := &event.Ban{Verdict: event.Verdict{ID: "v-invalid-1", TS: now.Add(-time.Minute), Rule: "invalid_recipients",
+		SubjectKind: event.KindSender, Subject: "list@shop.example", Action: event.ActionDefer, Message: "4.7.1 slow down: 31 of 40 invalid",
+		Evidence: map[string]float64{"attempts": 40, "user_unknown": 31, "ratio": 0.775}, Expires: event.OptTime{Time: now.Add(time.Hour)},
+		WindowStart: now.Add(-time.Hour), WindowEnd: now.Add(-time.Minute), FirstEventID: "mx1:1:100", LastEventID: "mx1:1:9000"},
+		Source: "rule", Level: 3}
+	f.set.Put(rule)
+	key := "sender:list@shop.example"
+	refused := []struct {
+		req  ExtendRequest
+		code int
+		want string
+	}{
+		{ExtendRequest{Kind: event.KindSender, Subject: "list@shop.example", TTL: "720h"}, 400, "reason is required"},
+		{ExtendRequest{Kind: event.KindSender, Subject: "list@shop.example", Reason: "r"}, 400, "ttl or expires"},
+		{ExtendRequest{Kind: event.KindSender, Subject: "list@shop.example", Reason: "r", TTL: "forever"}, 400, "ttl"},
+		{ExtendRequest{Kind: event.KindSender, Subject: "list@shop.example", Reason: "r", TTL: "10m"}, 400, "not later than the current"},
+		{ExtendRequest{Kind: event.KindSender, Subject: "list@shop.example", Reason: "r", TTL: "720h",
+			Expires: event.OptTime{Time: now.Add(1000 * time.Hour)}}, 400, "not both"},
+		{ExtendRequest{Kind: event.KindSender, Subject: "other@shop.example", Reason: "r", TTL: "720h"}, 404, "not found"},
+		{ExtendRequest{Kind: "planet", Subject: "list@shop.example", Reason: "r", TTL: "720h"}, 400, "subject_kind"},
+	}
+	for _, c := range refused {
+		if code, body := f.do("POST", "/api/v1/bans/extend", adminSecret, c.req); code != c.code || !strings.Contains(string(body), c.want) {
+			t.Errorf("extend %+v: %d %s, want %d %q", c.req, code, body, c.code, c.want)
+		}
+	}
+	if code, body := f.do("POST", "/api/v1/bans/extend", adminSecret, `{"subject_kind":"sender","subject":"list@shop.example","reason":"r","ttl":"720h","level":9}`); code != 400 {
+		t.Errorf("extend with an unknown field: %d %s", code, body)
+	}
+	if n := len(f.records("mail.bans")); n != 0 {
+		t.Fatalf("refused extends produced %d records", n)
+	}
+
+	code, body := f.do("POST", "/api/v1/bans/extend", adminSecret, ExtendRequest{Kind: event.KindSender, Subject: "List@Shop.Example",
+		Reason: "still bouncing", TTL: "720h", OnBehalfOf: "alice"})
+	if code != http.StatusOK {
+		t.Fatalf("extend: %d %s", code, body)
+	}
+	var v BanView
+	if err := json.Unmarshal(body, &v); err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, b event.Ban) {
+		t.Helper()
+		if b.Expires.Before(now.Add(719*time.Hour)) || b.Actor != "desk/alice" || b.Reason != "still bouncing" ||
+			b.ID != rule.ID || !b.TS.Equal(rule.TS) || b.Rule != rule.Rule || b.Source != "rule" || b.Level != 3 ||
+			b.Action != event.ActionDefer || b.Message != rule.Message || !b.WindowStart.Equal(rule.WindowStart) ||
+			!b.WindowEnd.Equal(rule.WindowEnd) || b.FirstEventID != rule.FirstEventID || b.LastEventID != rule.LastEventID ||
+			len(b.Evidence) != 3 || b.Evidence["user_unknown"] != 31 || b.Evidence["ratio"] != 0.775 {
+			t.Fatalf("%s: %+v", what, b)
+		}
+	}
+	check("answer", v.Ban)
+	stored, _ := f.set.Get(key)
+	check("set", stored)
+	recs := f.records("mail.bans")
+	if len(recs) != 1 || string(recs[0].Key) != key || header(recs[0], event.HeaderActor) != "desk/alice" ||
+		header(recs[0], event.HeaderChange) != "extend" || header(recs[0], event.HeaderChangeReason) != "still bouncing" {
+		t.Fatalf("produced: %+v", recs)
+	}
+	produced, err := event.UnmarshalBan(recs[0].Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("record", *produced)
+
+	// Through the Client; a ban that never expires has nothing to extend.
+	c := &Client{BaseURL: f.srv.URL, Token: adminSecret}
+	if v, err := c.Extend(context.Background(), "", ExtendRequest{Kind: event.KindSender, Subject: "list@shop.example", Reason: "again",
+		Expires: event.OptTime{Time: now.Add(2000 * time.Hour)}}); err != nil || !v.Expires.Equal(now.Add(2000*time.Hour)) || v.Level != 3 {
+		t.Fatalf("client extend: %+v %v", v, err)
+	}
+	f.set.Put(&event.Ban{Verdict: event.Verdict{Rule: "r", SubjectKind: event.KindSender, Subject: "forever@shop.example", Action: event.ActionBan}})
+	if _, err := c.Extend(context.Background(), "", ExtendRequest{Kind: event.KindSender, Subject: "forever@shop.example", Reason: "r", TTL: "1h"}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("extend a ban without expiry: %v", err)
 	}
 }
 

@@ -40,6 +40,10 @@ type Backend interface {
 	Get(ctx context.Context, kind event.SubjectKind, subject string) (BanView, error)
 	// Ban makes or replaces a manual ban.
 	Ban(ctx context.Context, actor string, r BanRequest) (BanView, error)
+	// Extend produces the ban on (kind, subject) again with a later
+	// expiry, keeping its rule, evidence, window, event ids, level, action
+	// and message, and recording the actor and reason; ErrNotFound when none.
+	Extend(ctx context.Context, actor string, r ExtendRequest) (BanView, error)
 	// Unban lifts the ban on (kind, subject); ErrNotFound when none.
 	Unban(ctx context.Context, actor string, r ChangeRequest) error
 	// Allowlist lists the allowlist entries of kind (all when "") whose
@@ -110,6 +114,20 @@ type BanRequest struct {
 	// OnBehalfOf names the person a tool (the abuse desk) acts for; it is
 	// recorded as "<token name>/<on_behalf_of>".
 	OnBehalfOf string `json:"on_behalf_of,omitempty"`
+}
+
+// ExtendRequest gives a ban a new, later expiry.
+type ExtendRequest struct {
+	Kind    event.SubjectKind `json:"subject_kind"`
+	Subject string            `json:"subject"`
+	// Reason says why (required).
+	Reason string `json:"reason"`
+	// Expires is the new end (RFC 3339), TTL the same relative to now
+	// ("168h"): exactly one is required, and it must be later than the
+	// ban's current expiry.
+	Expires    event.OptTime `json:"expires,omitzero"`
+	TTL        string        `json:"ttl,omitempty"`
+	OnBehalfOf string        `json:"on_behalf_of,omitempty"`
 }
 
 // ChangeRequest names one key to unban or disallow, with the reason.
@@ -279,6 +297,60 @@ func (l *Local) Ban(ctx context.Context, actor string, r BanRequest) (BanView, e
 		return BanView{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	if err := l.produce(ctx, l.Topics.Bans, key, value, actor, r.Reason, "ban"); err != nil {
+		return BanView{}, err
+	}
+	l.applied(l.Set.Put(stored))
+	return l.view(*stored), nil
+}
+
+// Extend implements Backend. The record is the ban as it is in the set
+// with Expires, Actor and Reason replaced: the same verdict id, time,
+// source, rule, evidence, window, event ids, level, action and message, so
+// the abuse desk still explains it by its rule and history links it to its
+// verdict and events.
+func (l *Local) Extend(ctx context.Context, actor string, r ExtendRequest) (BanView, error) {
+	key, err := checkSubject(r.Kind, r.Subject)
+	if err != nil {
+		return BanView{}, err
+	}
+	actor, err = checkChange(actor, r.OnBehalfOf, r.Reason)
+	if err != nil {
+		return BanView{}, err
+	}
+	if r.TTL == "" && r.Expires.IsZero() {
+		return BanView{}, fmt.Errorf("%w: give the new expiry as ttl or expires", ErrInvalid)
+	}
+	now := l.Set.Now()
+	expires, err := expiry(now, r.Expires, r.TTL)
+	if err != nil {
+		return BanView{}, err
+	}
+	old, ok := l.Set.Get(key)
+	if !ok {
+		return BanView{}, fmt.Errorf("%w: ban %s", ErrNotFound, key)
+	}
+	if old.Expires.IsZero() {
+		return BanView{}, fmt.Errorf("%w: ban %s never expires: nothing to extend", ErrInvalid, key)
+	}
+	if !expires.After(old.Expires.Time) {
+		return BanView{}, fmt.Errorf("%w: new expiry %s is not later than the current %s", ErrInvalid,
+			expires.UTC().Format(time.RFC3339), old.Expires.UTC().Format(time.RFC3339))
+	}
+	b := old
+	b.Evidence = make(map[string]float64, len(old.Evidence))
+	for k, v := range old.Evidence {
+		b.Evidence[k] = v
+	}
+	b.Expires, b.Actor, b.Reason = expires, actor, r.Reason
+	value, err := event.MarshalBan(&b)
+	if err != nil {
+		return BanView{}, fmt.Errorf("encode ban: %w", err)
+	}
+	stored, err := banset.DecodeBan([]byte(key), value)
+	if err != nil {
+		return BanView{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if err := l.produce(ctx, l.Topics.Bans, key, value, actor, r.Reason, "extend"); err != nil {
 		return BanView{}, err
 	}
 	l.applied(l.Set.Put(stored))

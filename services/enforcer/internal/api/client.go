@@ -166,6 +166,13 @@ func (c *Client) Ban(ctx context.Context, _ string, r BanRequest) (BanView, erro
 	return b, err
 }
 
+// Extend implements Backend (the actor is the token's name).
+func (c *Client) Extend(ctx context.Context, _ string, r ExtendRequest) (BanView, error) {
+	var b BanView
+	err := c.do(ctx, http.MethodPost, Prefix+"bans/extend", nil, r, &b)
+	return b, err
+}
+
 // Unban implements Backend.
 func (c *Client) Unban(ctx context.Context, _ string, r ChangeRequest) error {
 	return c.do(ctx, http.MethodDelete, keyPath(Prefix+"bans/", r.Kind, r.Subject), nil,

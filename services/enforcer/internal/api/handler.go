@@ -30,6 +30,7 @@ const (
 	RouteList      = "GET /api/v1/bans"
 	RouteGet       = "GET /api/v1/bans/{kind}/{subject...}"
 	RouteBan       = "POST /api/v1/bans"
+	RouteExtend    = "POST /api/v1/bans/extend"
 	RouteUnban     = "DELETE /api/v1/bans/{kind}/{subject...}"
 	RouteLookup    = "GET /api/v1/lookup"
 	RouteAllowlist = "GET /api/v1/allowlist"
@@ -38,7 +39,7 @@ const (
 )
 
 // Routes lists every route.
-var Routes = []string{RouteWhoami, RouteList, RouteGet, RouteBan, RouteUnban, RouteLookup, RouteAllowlist, RouteAllow, RouteDisallow}
+var Routes = []string{RouteWhoami, RouteList, RouteGet, RouteBan, RouteExtend, RouteUnban, RouteLookup, RouteAllowlist, RouteAllow, RouteDisallow}
 
 // Handler serves a Backend over HTTP.
 type Handler struct {
@@ -75,6 +76,7 @@ func NewHandler(b Backend, auth *Authenticator, logger *slog.Logger, reg prometh
 	read(RouteLookup, h.lookup)
 	read(RouteAllowlist, h.allowlist)
 	change(RouteBan, h.ban)
+	change(RouteExtend, h.extend)
 	change(RouteUnban, h.unban)
 	change(RouteAllow, h.allow)
 	change(RouteDisallow, h.disallow)
@@ -296,6 +298,15 @@ func (h *Handler) ban(w http.ResponseWriter, r *http.Request, actor string) (any
 	}
 	v, err := h.b.Ban(r.Context(), actor, req)
 	return v, http.StatusCreated, err
+}
+
+func (h *Handler) extend(w http.ResponseWriter, r *http.Request, actor string) (any, int, error) {
+	var req ExtendRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		return nil, 0, err
+	}
+	v, err := h.b.Extend(r.Context(), actor, req)
+	return v, http.StatusOK, err
 }
 
 func (h *Handler) allow(w http.ResponseWriter, r *http.Request, actor string) (any, int, error) {

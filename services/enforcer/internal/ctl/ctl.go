@@ -1,5 +1,5 @@
 // Package ctl is `enforcer ctl`, the operator CLI over the enforcer's API
-// (api.Client): list, show, lookup, ban, unban, allow, disallow, as a
+// (api.Client): list, show, lookup, ban, extend, unban, allow, disallow, as a
 // table or JSON, with exit codes a script can branch on.
 //
 //	enforcer ctl [--url URL] [--token-file FILE] [--json] COMMAND ...
@@ -41,6 +41,7 @@ commands:
   show KIND SUBJECT
   lookup SUBJECT                       bans that apply to an address, domain, account or IP
   ban KIND SUBJECT --reason R [--message M] [--ttl D | --expires T] [--defer]
+  extend KIND SUBJECT --reason R (--ttl D | --expires T)   the same ban, a later expiry
   unban KIND SUBJECT --reason R
   allowlist [--kind K] [--subject SUBSTR]
   allow KIND SUBJECT --reason R [--ttl D | --expires T]
@@ -159,6 +160,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 			return err
 		}
 		v, err := c.Ban(ctx, "", r)
+		if err != nil {
+			return err
+		}
+		return out.bans([]api.BanView{v}, true)
+	case "extend":
+		fs := newFlags(cmd)
+		reason := fs.String("reason", "", "")
+		ttl := fs.String("ttl", "", "")
+		expires := fs.String("expires", "", "")
+		kind, subject, _, err := keyArgs(cmd, cargs, fs)
+		if err != nil {
+			return err
+		}
+		r := api.ExtendRequest{Kind: kind, Subject: subject, Reason: *reason, TTL: *ttl}
+		if r.Expires, err = parseExpires(*expires); err != nil {
+			return err
+		}
+		v, err := c.Extend(ctx, "", r)
 		if err != nil {
 			return err
 		}

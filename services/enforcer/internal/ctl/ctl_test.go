@@ -94,6 +94,16 @@ func TestCommandsAndExitCodes(t *testing.T) {
 	if code, _, _ := ctl("frobnicate"); code != ExitUsage {
 		t.Fatalf("unknown command: %d", code)
 	}
+	if code, _, _ := ctl("--ro", "extend", "sender", "spam@x.example", "--reason", "x", "--ttl", "48h"); code != ExitAuth {
+		t.Fatalf("read-only extend: %d", code)
+	}
+	if code, _, _ := ctl("extend", "sender", "spam@x.example", "--reason", "x", "--ttl", "10m"); code != ExitInvalid {
+		t.Fatalf("extend to an earlier expiry: %d", code)
+	}
+	if code, out, _ := ctl("--json", "extend", "sender", "spam@x.example", "--reason", "still phishing", "--ttl", "48h"); code != ExitOK ||
+		!strings.Contains(out, `"reason": "still phishing"`) || !strings.Contains(out, `"message": "5.7.1 blocked"`) {
+		t.Fatalf("extend: %d %s", code, out)
+	}
 	if code, out, _ := ctl("unban", "sender", "spam@x.example", "--reason", "false positive"); code != ExitOK || !strings.Contains(out, "unbanned sender:spam@x.example") {
 		t.Fatalf("unban: %d %s", code, out)
 	}

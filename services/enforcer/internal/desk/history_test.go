@@ -13,9 +13,9 @@ import (
 	"github.com/mxwarden/mxwarden/services/enforcer/internal/enforcer"
 )
 
-// storedHistory answers from fixed rows, as ClickHouse history would
-// (the history writer's read side lives on its own branch; this is the
-// interface's contract, not a copy of it).
+// storedHistory answers from fixed rows: the interface's contract and its
+// failure path. The real read side (history.Reader on the embedded
+// engine) is tested in history_chdb_test.go.
 type storedHistory struct {
 	events []event.DeliveryEvent
 	fail   atomic.Bool

@@ -391,17 +391,10 @@ func (s *Server) change(what string) http.HandlerFunc {
 			_, err = s.d.Backend.Allow(ctx, se.name, api.AllowRequest{Kind: kind, Subject: subject, Reason: reason,
 				TTL: strings.TrimSpace(r.PostFormValue("ttl"))})
 		case "extend":
-			var b api.BanView
-			b, err = s.d.Backend.Get(ctx, kind, subject)
-			if err == nil {
-				action := b.Action
-				if action != event.ActionDefer {
-					action = event.ActionBan
-				}
-				_, err = s.d.Backend.Ban(ctx, se.name, api.BanRequest{Kind: kind, Subject: subject, Action: action,
-					Message: b.Message, TTL: strings.TrimSpace(r.PostFormValue("ttl")),
-					Reason: truncateReason("extended "+b.Rule+" ban: "+reason, reason)})
-			}
+			// The API's extend: the same ban (rule, evidence, window,
+			// level, message) with a later expiry, recorded with the actor.
+			_, err = s.d.Backend.Extend(ctx, se.name, api.ExtendRequest{Kind: kind, Subject: subject,
+				TTL: strings.TrimSpace(r.PostFormValue("ttl")), Reason: reason})
 		case "close":
 			err = s.closeDispute(ctx, se.name, r.PostFormValue("id"), reason)
 			if d, ok := s.disputes.get(r.PostFormValue("id")); ok && len(d.Bans) > 0 {
@@ -432,21 +425,6 @@ func (s *Server) change(what string) http.HandlerFunc {
 		}
 		http.Redirect(w, r, back+sep+"done="+what, http.StatusSeeOther)
 	}
-}
-
-// truncateReason keeps the prefixed reason within the API's 400 bytes;
-// an empty reason stays empty, so the API refuses it.
-func truncateReason(full, reason string) string {
-	if reason == "" {
-		return ""
-	}
-	if len(full) > 400 {
-		full = full[:400]
-		for len(full) > 0 && full[len(full)-1]&0xC0 == 0x80 {
-			full = full[:len(full)-1]
-		}
-	}
-	return full
 }
 
 func (s *Server) closeDispute(ctx context.Context, actor, id, note string) error {

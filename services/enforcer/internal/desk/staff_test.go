@@ -74,7 +74,8 @@ func TestStaffAllowExtendClose(t *testing.T) {
 		t.Fatal("ban page does not show the allowlist entry")
 	}
 
-	// Extend: a new manual ban with the old message and a new expiry.
+	// Extend: the API's extend, the same ban (rule, evidence, window,
+	// level, message) with a new expiry, produced with the actor.
 	old, _ := e.svc.Set().Get("sender:" + b)
 	code, _ = e.post(c, "/staff/extend", url.Values{"csrf": {tok}, "kind": {"sender"}, "subject": {b}, "reason": {"still bouncing"}, "ttl": {"720h"}})
 	if code != http.StatusSeeOther {
@@ -82,8 +83,17 @@ func TestStaffAllowExtendClose(t *testing.T) {
 	}
 	now, _ := e.svc.Set().Get("sender:" + b)
 	if !now.Expires.After(old.Expires.Time.Add(24*time.Hour)) || now.Message != old.Message || now.Actor != "desk-admin" ||
-		!strings.Contains(now.Reason, "extended invalid_recipients ban: still bouncing") {
-		t.Fatalf("extended ban %+v", now)
+		now.Reason != "still bouncing" || now.Rule != "invalid_recipients" || now.Source != "rule" || now.Level != old.Level ||
+		now.ID != old.ID || !now.WindowStart.Equal(old.WindowStart) || now.FirstEventID != old.FirstEventID ||
+		now.LastEventID != old.LastEventID || fmt.Sprint(now.Evidence) != fmt.Sprint(old.Evidence) {
+		t.Fatalf("extended ban %+v, was %+v", now, old)
+	}
+	if actor, _ := actorOf(e, e.cfg.Kafka.Topics.Bans, "sender:"+b); actor != "desk-admin" {
+		t.Fatalf("extended ban record actor %q", actor)
+	}
+	_, page = e.get(c, banPath(event.KindSender, b)+"&done=extend")
+	if !strings.Contains(page, "The ban was extended") || !strings.Contains(page, "31 of 40 recipients did not exist") {
+		t.Fatal("the extended ban's page lost its rule's explanation")
 	}
 	if code, body := e.post(c, "/staff/extend", url.Values{"csrf": {tok}, "kind": {"sender"}, "subject": {b}, "reason": {"x"}, "ttl": {"forever"}}); code != http.StatusBadRequest || !strings.Contains(body, "ttl") {
 		t.Fatalf("extend with a bad ttl: %d", code)

@@ -15,7 +15,8 @@ type deskHook struct {
 }
 
 // WithDeskHistory gives the abuse desk's staff view a history to show the
-// events behind a ban and the subject's timeline from.
+// events behind a ban and the subject's timeline from. Without it the desk
+// reads the history store (history.path or history.dsn) when one is set.
 func WithDeskHistory(h desk.History) Option { return func(s *Service) { s.desk.history = h } }
 
 func (c *Config) validateDesk() error {
@@ -36,8 +37,14 @@ func (s *Service) buildDesk() error {
 	if !s.cfg.Desk.Enabled {
 		return nil
 	}
+	hist := s.desk.history
+	if hist == nil && s.hist != nil {
+		r := s.hist.Reader()
+		r.RO.Timeout = min(r.RO.Timeout, deskReadTimeout)
+		hist = deskHistory{r: r}
+	}
 	deps := desk.Deps{
-		History: s.desk.history, Kafka: s.cfg.Kafka, KafkaOpts: s.kopts,
+		History: hist, Kafka: s.cfg.Kafka, KafkaOpts: s.kopts,
 		Logger: s.logger, Registry: s.reg, Now: s.now, ProduceTimeout: s.cfg.API.ProduceTimeout,
 	}
 	if s.local != nil {

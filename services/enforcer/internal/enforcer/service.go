@@ -22,6 +22,7 @@ import (
 	"github.com/mxwarden/mxwarden/pkg/metrics"
 	"github.com/mxwarden/mxwarden/services/enforcer/internal/api"
 	"github.com/mxwarden/mxwarden/services/enforcer/internal/banset"
+	"github.com/mxwarden/mxwarden/services/enforcer/internal/history"
 	"github.com/mxwarden/mxwarden/services/enforcer/internal/mta"
 	"github.com/mxwarden/mxwarden/services/enforcer/internal/policy"
 )
@@ -52,9 +53,10 @@ type Service struct {
 	http    *metrics.Server // nil when http.addr is ""
 	policy  *policy.Server  // nil when policy.addr and policy.unix are ""
 	writers []*mta.FileWriter
-	printer *Printer   // nil when print_bans is false
-	local   *api.Local // nil without API tokens (or in agent mode)
-	desk    deskHook   // the abuse desk (desk.go)
+	printer *Printer        // nil when print_bans is false
+	local   *api.Local      // nil without API tokens (or in agent mode)
+	desk    deskHook        // the abuse desk (desk.go)
+	hist    *history.Runner // nil unless history.path or history.dsn (history.go)
 	comps   []Component
 
 	pos            positions
@@ -114,6 +116,7 @@ func New(cfg Config, logger *slog.Logger, reg *prometheus.Registry, opts ...Opti
 	if cfg.HTTP.Addr != "" {
 		s.http = metrics.NewServer(cfg.HTTP.Addr, reg, logger.With("component", "http"))
 	}
+	s.buildHistory()
 	if cfg.Mode == ModeServer {
 		if err := s.buildAPI(); err != nil {
 			return nil, err

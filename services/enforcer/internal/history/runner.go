@@ -61,7 +61,10 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		backoff = min(backoff*2, r.cfg.RetryMax)
 	}
-	defer s.Close()
+	defer func() {
+		r.store.Store(nil) // readers see "not open" rather than a closed store
+		_ = s.Close()
+	}()
 	r.store.Store(&storeBox{s})
 	close(r.opened)
 	r.writer.store = s
@@ -77,6 +80,20 @@ func (r *Runner) Run(ctx context.Context) error {
 		case <-time.After(r.cfg.RetryMax):
 		}
 	}
+}
+
+// Store returns the open store, or nil until Run opened and migrated it.
+// It is the one store of the process (the writer's), for the read side.
+func (r *Runner) Store() Store {
+	if b := r.store.Load(); b != nil {
+		return b.Store
+	}
+	return nil
+}
+
+// Reader returns the read side over the runner's store.
+func (r *Runner) Reader() *Reader {
+	return &Reader{Store: r.Store, RO: ReadOnly{Timeout: r.cfg.QueryTimeout, MaxRows: r.cfg.QueryMaxRows}}
 }
 
 // Handler serves QueryPath (503 until the store is open).
