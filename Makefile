@@ -40,7 +40,7 @@ run: build ## the whole pipeline on this machine: embedded Kafka, demo traffic, 
 	scripts/run-demo.sh
 
 .PHONY: test
-test: check build-gowork-off build ## every test, race detector on; starts a real Kafka broker when a JDK is present (required with CI=true)
+test: lint build-gowork-off build ## every test, race detector on; starts a real Kafka broker when a JDK is present (required with CI=true)
 	scripts/test.sh
 
 .PHONY: test-race
@@ -72,8 +72,9 @@ $(GOLANGCI):
 
 .PHONY: lint
 lint: check $(GOLANGCI) ## gofmt, vet, and golangci-lint (.golangci.yml: the project rules) in every module
-	@for m in $(MODULES) tools; do (cd $$m && $(GOLANGCI) run --config $(CURDIR)/.golangci.yml ./...) || exit 1; done
-	cd tools/deploy && $(GOLANGCI) run --config $(CURDIR)/.golangci.yml ./...
+	@for m in $(MODULES); do (cd $$m && $(GOLANGCI) run --build-tags chdb --config $(CURDIR)/.golangci.yml ./...) || exit 1; done
+	cd tools && GOWORK=off $(GOLANGCI) run --config $(CURDIR)/.golangci.yml ./...
+	cd tools/deploy && GOWORK=off $(GOLANGCI) run --config $(CURDIR)/.golangci.yml ./...
 
 .PHONY: tidy
 tidy: ## go work sync, then go mod tidy every module (so each go.sum is complete for GOWORK=off builds)

@@ -47,7 +47,7 @@ func (a *AllowEntry) Validate() error {
 		return fmt.Errorf("%w: empty subject", ErrInvalid)
 	}
 	if err := CheckToken(a.Subject); err != nil {
-		return fmt.Errorf("%w: subject: %v", ErrInvalid, err)
+		return fmt.Errorf("%w: subject: %w", ErrInvalid, err)
 	}
 	for _, f := range []struct{ name, v string }{{"reason", a.Reason}, {"actor", a.Actor}} {
 		if strings.ContainsAny(f.v, "\r\n\x00") || len(f.v) > 400 {
@@ -69,7 +69,7 @@ func MarshalAllowEntry(a *AllowEntry) ([]byte, error) {
 func UnmarshalAllowEntry(b []byte) (*AllowEntry, error) {
 	var a AllowEntry
 	if err := json.Unmarshal(b, &a); err != nil {
-		return nil, fmt.Errorf("%w: %w: decode allowlist entry: %v", ErrInvalid, ErrDecode, err)
+		return nil, fmt.Errorf("%w: %w: decode allowlist entry: %w", ErrInvalid, ErrDecode, err)
 	}
 	if a.V == 0 {
 		a.V = 1

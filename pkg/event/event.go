@@ -125,7 +125,7 @@ func (e *DeliveryEvent) Validate() error {
 		{"client_ip", e.ClientIP}, {"queue_id", e.QueueID}, {"host", e.Host},
 	} {
 		if err := CheckToken(f.v); err != nil {
-			return fmt.Errorf("%w: event %s: %v", ErrInvalid, f.name, err)
+			return fmt.Errorf("%w: event %s: %w", ErrInvalid, f.name, err)
 		}
 	}
 	return nil

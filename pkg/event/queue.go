@@ -43,7 +43,7 @@ func MarshalQueueSample(q *QueueSample) ([]byte, error) {
 func UnmarshalQueueSample(b []byte) (*QueueSample, error) {
 	var q QueueSample
 	if err := json.Unmarshal(b, &q); err != nil {
-		return nil, fmt.Errorf("%w: %w: decode queue sample: %v", ErrInvalid, ErrDecode, err)
+		return nil, fmt.Errorf("%w: %w: decode queue sample: %w", ErrInvalid, ErrDecode, err)
 	}
 	if q.V > SchemaVersion {
 		return nil, fmt.Errorf("queue sample v%d: %w", q.V, ErrUnsupportedVersion)

@@ -172,7 +172,7 @@ func (v *Verdict) Validate() error {
 		return fmt.Errorf("%w: empty subject", ErrInvalid)
 	}
 	if err := CheckToken(v.Subject); err != nil {
-		return fmt.Errorf("%w: subject: %v", ErrInvalid, err)
+		return fmt.Errorf("%w: subject: %w", ErrInvalid, err)
 	}
 	if !v.Action.Valid() {
 		return fmt.Errorf("%w: action %q", ErrInvalid, v.Action)
@@ -198,7 +198,7 @@ func MarshalVerdict(v *Verdict) ([]byte, error) {
 func UnmarshalVerdict(b []byte) (*Verdict, error) {
 	var v Verdict
 	if err := json.Unmarshal(b, &v); err != nil {
-		return nil, fmt.Errorf("%w: %w: decode verdict: %v", ErrInvalid, ErrDecode, err)
+		return nil, fmt.Errorf("%w: %w: decode verdict: %w", ErrInvalid, ErrDecode, err)
 	}
 	if v.V == 0 {
 		v.V = 1
@@ -223,7 +223,7 @@ func MarshalBan(b *Ban) ([]byte, error) {
 func UnmarshalBan(b []byte) (*Ban, error) {
 	var v Ban
 	if err := json.Unmarshal(b, &v); err != nil {
-		return nil, fmt.Errorf("%w: %w: decode ban: %v", ErrInvalid, ErrDecode, err)
+		return nil, fmt.Errorf("%w: %w: decode ban: %w", ErrInvalid, ErrDecode, err)
 	}
 	if v.V == 0 {
 		v.V = 1

@@ -178,7 +178,7 @@ func WaitReady(ctx context.Context, cl *kgo.Client) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("wait for kafka: %w (last error: %v)", ctx.Err(), err)
+			return fmt.Errorf("wait for kafka: %w (last error: %w)", ctx.Err(), err)
 		case <-time.After(500 * time.Millisecond):
 		}
 	}

@@ -2,7 +2,6 @@ package kafka
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"testing"
 	"time"
@@ -21,7 +20,7 @@ func TestEnsureTopics(t *testing.T) {
 	cfg := DefaultConfig("test")
 	cfg.Brokers = c.ListenAddrs()
 	cfg.Partitions = 3
-	opts, err := BuildOpts(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	opts, err := BuildOpts(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 
 func TestServer(t *testing.T) {
 	reg := NewRegistry()
-	s := NewServer("127.0.0.1:0", reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s := NewServer("127.0.0.1:0", reg, slog.New(slog.DiscardHandler))
 	if err := s.Listen(); err != nil {
 		t.Fatal(err)
 	}

@@ -546,13 +546,12 @@ func postfixMessage(m Msg, qid string, pid int) []string {
 	dom := m.Sender[strings.LastIndexByte(m.Sender, '@')+1:]
 	out = append(out, pre("cleanup", pid+1)+fmt.Sprintf("message-id=<%s@%s>", strings.ToLower(qid), dom))
 	if m.Subject != "" {
-		proto := "ESMTP helo=<pc>"
+		// Postfix's cleanup_act_log: local submission names no proto/helo.
+		tail := " proto=ESMTP helo=<pc>"
 		if m.Local {
-			proto = "proto=? helo=<>"
-		} else {
-			proto = "proto=ESMTP helo=<pc>"
+			tail = ""
 		}
-		out = append(out, pre("cleanup", pid+1)+fmt.Sprintf("info: header Subject: %s from %s; from=<%s> to=<%s> %s", m.Subject, from, m.Sender, m.Rcpts[0].Addr, proto))
+		out = append(out, pre("cleanup", pid+1)+fmt.Sprintf("info: header Subject: %s from %s; from=<%s> to=<%s>%s", m.Subject, from, m.Sender, m.Rcpts[0].Addr, tail))
 	}
 	for _, h := range m.Headers {
 		out = append(out, pre("cleanup", pid+1)+fmt.Sprintf("info: header %s from %s; from=<%s> to=<%s> proto=ESMTP helo=<pc>", h, from, m.Sender, m.Rcpts[0].Addr))

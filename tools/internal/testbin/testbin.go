@@ -5,6 +5,7 @@
 package testbin
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -37,11 +38,11 @@ func Dir(tb testing.TB) string {
 		if err != nil {
 			return
 		}
-		cmd := exec.Command("go", "build", "-o", dir+"/", "./services/ingest", "./services/detector", "./services/enforcer")
+		cmd := exec.CommandContext(context.Background(), "go", "build", "-o", dir+"/", "./services/ingest", "./services/detector", "./services/enforcer")
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "GOWORK="+filepath.Join(root, "go.work"))
 		if out, berr := cmd.CombinedOutput(); berr != nil {
-			err = fmt.Errorf("go build the services: %v\n%s", berr, out)
+			err = fmt.Errorf("go build the services: %w\n%s", berr, out)
 		}
 	})
 	if err != nil {

@@ -133,8 +133,7 @@ type Loader struct {
 	Written, Skipped, Refused int
 	Errors                    []string // the first refusals, with file and line
 
-	b     *batch
-	lines int
+	b *batch
 }
 
 // Load reads r (named name) to its end.
@@ -201,7 +200,7 @@ func decodeLine(line []byte) (*Table, []any, error) {
 		SubjectKind *string         `json:"subject_kind"`
 	}
 	if err := json.Unmarshal(line, &probe); err != nil {
-		return nil, nil, fmt.Errorf("not a JSON object: %v", err)
+		return nil, nil, fmt.Errorf("not a JSON object: %w", err)
 	}
 	sum := sha256.Sum256(line)
 	id := "file:" + hex.EncodeToString(sum[:12])
@@ -262,7 +261,7 @@ func queryCommand(ctx context.Context, args []string, cfg Config, stdout io.Writ
 		}
 		s, oerr := Open(ctx, cfg, true)
 		if oerr != nil {
-			if cfg.DSN == "" && oerr != ErrNoEmbedded {
+			if cfg.DSN == "" && !errors.Is(oerr, ErrNoEmbedded) {
 				return fmt.Errorf("%w\n(if a running enforcer holds this store, query it with --url http://<its http.addr>)", oerr)
 			}
 			return oerr

@@ -121,7 +121,7 @@ func TestServerOutageAndKill(t *testing.T) {
 
 	// Phase 1: the in-process writer, the server killed for 60 s mid-stream.
 	reg := prometheus.NewRegistry()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logger := slog.New(slog.DiscardHandler)
 	r := NewRunner(cfg, kcfg, logger, reg)
 	rctx, rcancel := context.WithCancel(ctx)
 	rdone := make(chan error, 1)

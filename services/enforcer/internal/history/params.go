@@ -39,7 +39,7 @@ func Bind(sql string, params map[string]string) (string, error) {
 		}
 		v, ok := params[name]
 		if !ok {
-			return "", fmt.Errorf("parameter %s (%s) has no value: pass --param %s=...", name, typ, name)
+			return "", fmt.Errorf("parameter %s (%s) has no value: pass --param %s=VALUE", name, typ, name)
 		}
 		used[name] = true
 		b.WriteString(sql[last:t.start])

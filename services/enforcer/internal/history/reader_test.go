@@ -4,6 +4,7 @@ package history
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -95,7 +96,7 @@ func TestReaderBanEventsAndTimeline(t *testing.T) {
 		}
 	}
 	// Not open yet: a clear error.
-	if _, err := (&Reader{Store: func() Store { return nil }}).Timeline(ctx, event.KindSender, "a@shop.example", 10); err != ErrNotOpen {
+	if _, err := (&Reader{Store: func() Store { return nil }}).Timeline(ctx, event.KindSender, "a@shop.example", 10); !errors.Is(err, ErrNotOpen) {
 		t.Fatalf("closed store: %v", err)
 	}
 }

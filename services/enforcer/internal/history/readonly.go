@@ -39,7 +39,7 @@ var refused = map[string]bool{"FORMAT": true, "INTO": true, "OUTFILE": true, "SE
 func CheckReadOnly(sql string) error {
 	toks, err := scan(sql)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrNotReadOnly, err)
+		return fmt.Errorf("%w: %w", ErrNotReadOnly, err)
 	}
 	var words []token
 	for _, t := range toks {
