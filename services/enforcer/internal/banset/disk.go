@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mxwarden/mxwarden/pkg/event"
+	"github.com/mxwarden/mxwarden/services/enforcer/internal/atomicfile"
 )
 
 // Snapshot file format: one JSON header line, the bans (event.MarshalBan's
@@ -74,69 +75,40 @@ func SaveSnapshotSource(path string, st State, synced, now time.Time, source str
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("create state directory: %w", err)
 	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(tmp)
+	return atomicfile.Write(path, 0o640, func(f io.Writer) error {
+		w := bufio.NewWriterSize(f, 1<<20)
+		h := SnapshotHeader{Format: SnapshotFormat, Version: SnapshotVersion, Written: now.UTC(), Synced: synced.UTC(),
+			Bans: len(st.Bans), Allowlist: len(st.Allow), Source: source}
+		hb, _ := json.Marshal(h)
+		w.Write(hb)
+		w.WriteByte('\n')
+		crc := uint32(0)
+		line := func(b []byte) {
+			b = append(b, '\n')
+			crc = crc32.Update(crc, castagnoli, b)
+			w.Write(b)
 		}
-	}()
-	w := bufio.NewWriterSize(f, 1<<20)
-	h := SnapshotHeader{Format: SnapshotFormat, Version: SnapshotVersion, Written: now.UTC(), Synced: synced.UTC(),
-		Bans: len(st.Bans), Allowlist: len(st.Allow), Source: source}
-	hb, _ := json.Marshal(h)
-	w.Write(hb)
-	w.WriteByte('\n')
-	crc := uint32(0)
-	line := func(b []byte) {
-		b = append(b, '\n')
-		crc = crc32.Update(crc, castagnoli, b)
-		w.Write(b)
-	}
-	for _, b := range st.Bans {
-		v, err := event.MarshalBan(b)
-		if err != nil {
-			return fmt.Errorf("encode ban %s: %w", b.Key(), err)
+		for _, b := range st.Bans {
+			v, err := event.MarshalBan(b)
+			if err != nil {
+				return fmt.Errorf("encode ban %s: %w", b.Key(), err)
+			}
+			line(v)
 		}
-		line(v)
-	}
-	for _, a := range st.Allow {
-		v, err := event.MarshalAllowEntry(a)
-		if err != nil {
-			return fmt.Errorf("encode allowlist entry %s: %w", a.Key(), err)
+		for _, a := range st.Allow {
+			v, err := event.MarshalAllowEntry(a)
+			if err != nil {
+				return fmt.Errorf("encode allowlist entry %s: %w", a.Key(), err)
+			}
+			line(v)
 		}
-		line(v)
-	}
-	tb, _ := json.Marshal(snapshotTrailer{End: true, Lines: len(st.Bans) + len(st.Allow), CRC32C: crc})
-	w.Write(tb)
-	if err = w.WriteByte('\n'); err != nil {
-		return err
-	}
-	if err = w.Flush(); err != nil {
-		return err
-	}
-	if err = f.Chmod(0o640); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+		tb, _ := json.Marshal(snapshotTrailer{End: true, Lines: len(st.Bans) + len(st.Allow), CRC32C: crc})
+		w.Write(tb)
+		if err := w.WriteByte('\n'); err != nil {
+			return err
+		}
+		return w.Flush()
+	})
 }
 
 // LoadSnapshot reads a snapshot file written by SaveSnapshot. A missing

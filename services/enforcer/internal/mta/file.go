@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mxwarden/mxwarden/pkg/event"
+	"github.com/mxwarden/mxwarden/services/enforcer/internal/atomicfile"
 	"github.com/mxwarden/mxwarden/services/enforcer/internal/banset"
 )
 
@@ -242,50 +244,17 @@ func QuoteSubject(s string) string {
 	return strconv.QuoteToASCII(s)
 }
 
-func tempPrefix(base string) string { return "." + base + ".tmp-" }
+func tempPrefix(base string) string { return atomicfile.TempPrefix(base) }
 
 // writeAtomic replaces path with data so that a reader sees either the
 // old or the new content, never a mix, and the new content survives a
-// crash once it returns: write a temporary file in the same directory,
-// fsync it, rename it over path, fsync the directory.
-func writeAtomic(ctx context.Context, path string, data []byte) (err error) {
+// crash once it returns (package atomicfile).
+func writeAtomic(ctx context.Context, path string, data []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, tempPrefix(base))
-	if err != nil {
+	return atomicfile.Write(path, 0o644, func(w io.Writer) error {
+		_, err := w.Write(data)
 		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	})
 }
